@@ -1,0 +1,35 @@
+//! `agora`: the command-line front end of Agora. Wiring and presentation
+//! only; the logic lives in the library crates.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod sim;
+
+/// Agora: the incentive mechanism of "Bittensor: A Peer-to-Peer Intelligence
+/// Market", on CosmWasm.
+#[derive(Debug, Parser)]
+#[command(name = "agora", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the epochs of a simulation scenario (SPEC §9) through the same
+    /// mechanism the contract runs, and print one JSON object per epoch.
+    ///
+    /// Exit code 2 (with a message on stderr and nothing on stdout) when the
+    /// scenario cannot be read or breaks a rule: a self-weight, a uid out of
+    /// range, a weight of 0, a parameter out of range.
+    Sim(sim::SimArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sim(args) => sim::run(&args),
+    }
+}
