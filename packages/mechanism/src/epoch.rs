@@ -149,9 +149,13 @@ pub struct Epoch<'p> {
     registered_at: Vec<u64>,
     /// `Σ S > 0`; otherwise nothing happens (step 1).
     staked: bool,
+    stake: Vec<u128>,
+    total_stake: Decimal,
     stake_share: Vec<Decimal>,
     rank: Vec<Decimal>,
-    trust: Vec<Decimal>,
+    /// `Σ_i [ŵ_ij > 0] S_i`: trust in whole tokens, divided once at the
+    /// end, so that `t_j ≤ 1` exactly (a sum of rounded shares can pass 1).
+    trust_stake: Vec<u128>,
     /// `Σ_k b_kj` over the new bonds.
     bond_total: Vec<Decimal>,
     last_row: Option<Uid>,
@@ -203,9 +207,11 @@ impl<'p> Epoch<'p> {
             last_epoch_block,
             registered_at: registered_at.to_vec(),
             staked,
+            stake: stake.to_vec(),
+            total_stake: total,
             stake_share,
             rank: vec![Decimal::ZERO; peers],
-            trust: vec![Decimal::ZERO; peers],
+            trust_stake: vec![0; peers],
             bond_total: vec![Decimal::ZERO; peers],
             last_row: None,
         })
@@ -251,6 +257,7 @@ impl<'p> Epoch<'p> {
             0
         };
         let s_i = self.stake_share[usize::from(uid)];
+        let stake_i = self.stake[usize::from(uid)];
         // ŵ_ij s_i = w_ij · (s_i / Σ_j w_ij): one division per row.
         let vote_scale = if kept_sum > 0 {
             s_i / Decimal::from(kept_sum)
@@ -304,9 +311,10 @@ impl<'p> Epoch<'p> {
             };
             if let Some(value) = vote {
                 let weighted_vote = Decimal::from(value) * vote_scale;
-                // Steps 3 and 4: R_j += ŵ_ij s_i, t_j += s_i (value > 0 here).
+                // Steps 3 and 4: R_j += ŵ_ij s_i, t_j += s_i (value > 0
+                // here). Trust sums ≤ Σ S, which fits: no overflow.
                 self.rank[column] += weighted_vote;
-                self.trust[column] += s_i;
+                self.trust_stake[column] += stake_i;
                 bond += weighted_vote;
             }
             if !bond.is_zero() {
@@ -355,8 +363,18 @@ impl<'p> Epoch<'p> {
     pub fn settle(self, reward_pool: u128, k: u32) -> Result<Settlement, MechanismError> {
         let params = self.params;
         let half = dec!(0.5);
-        let consensus: Vec<Decimal> = self
-            .trust
+        let trust: Vec<Decimal> = self
+            .trust_stake
+            .iter()
+            .map(|t| {
+                if *t == 0 {
+                    Decimal::ZERO
+                } else {
+                    Decimal::from(*t) / self.total_stake
+                }
+            })
+            .collect();
+        let consensus: Vec<Decimal> = trust
             .iter()
             .map(|t| sigmoid(params.rho * (*t - params.kappa)))
             .collect();
@@ -413,7 +431,7 @@ impl<'p> Epoch<'p> {
             emission_decimal: amount_to_decimal("emission", emission)?,
             stake_share: self.stake_share,
             rank: self.rank,
-            trust: self.trust,
+            trust,
             consensus,
             incentive,
             dividend_per_bond,

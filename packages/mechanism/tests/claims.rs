@@ -113,7 +113,7 @@ fn cabal_reports() -> Vec<EpochReport> {
             "stake": [{}],
             "weights": {{{}}},
             "epochs": 200}}"#,
-        vec!["\"100000000\""; 10].join(", "),
+        ["\"100000000\""; 10].join(", "),
         rows.join(", ")
     );
     Scenario::from_json(&json).unwrap().run().unwrap()

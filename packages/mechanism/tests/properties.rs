@@ -89,7 +89,11 @@ fn close(a: Decimal, b: Decimal, tolerance: Decimal) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn shares_sum_to_one_whenever_anything_is_emitted(graph in graph_strategy()) {

@@ -52,7 +52,7 @@ fn run(params: &EpochParams, peers: &[PeerState], k: u32, pool: u128) -> EpochOu
 ///    with σ(2.5) = 0.924141819978756448806693823354 and σ(−2.5) = 1 − that.
 /// 6. I_j = R_j C_j / Σ R C, Σ R C = 0.25σ(−2.5) + 0.75σ(2.5):
 ///    I = [0.0266329444712097239837783239838, 0.243341763882197569004055419004,
-///         0.730025291646592707012166257012].
+///    0.730025291646592707012166257012].
 /// 7. No bonds before, d = 0: b_A = {1: 0.1875, 2: 0.5625}, b_B = {0: 0.25}.
 /// 8. Each column has a single bond holder, who takes its whole incentive:
 ///    D_A = I_1 + I_2 = 0.973367055528790276016221676016, D_B = I_0, D_C = 0.
@@ -379,7 +379,8 @@ fn bad_input_is_an_error_never_a_panic() {
 #[test]
 fn params_out_of_range_are_rejected() {
     let base = EpochParams::with_emission(1);
-    let cases: Vec<(&str, Box<dyn Fn(&mut EpochParams)>)> = vec![
+    type Break = Box<dyn Fn(&mut EpochParams)>;
+    let cases: Vec<(&str, Break)> = vec![
         ("rho", Box::new(|p| p.rho = dec!(0))),
         ("rho", Box::new(|p| p.rho = dec!(1000.1))),
         ("kappa", Box::new(|p| p.kappa = dec!(1))),
