@@ -74,6 +74,7 @@ pub mod json {
     }
 
     /// The same for a list of amounts.
+    #[cfg(feature = "scenario")]
     pub mod vec {
         use serde::{Deserialize, Deserializer, Serializer};
 

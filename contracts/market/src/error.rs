@@ -1,0 +1,117 @@
+use agora_mechanism::MechanismError;
+use cosmwasm_std::{StdError, Uint128};
+use thiserror::Error;
+
+/// Every way a message can be refused. A refused message changes nothing.
+#[derive(Error, Debug)]
+pub enum ContractError {
+    #[error("{0}")]
+    Std(#[from] StdError),
+
+    #[error("{0}")]
+    Payment(#[from] cw_utils::PaymentError),
+
+    #[error("mechanism: {0}")]
+    Mechanism(#[from] MechanismError),
+
+    #[error("unauthorized: only the admin may do this")]
+    Unauthorized,
+
+    #[error("no admin transfer is pending for this address")]
+    NoPendingAdmin,
+
+    #[error("invalid parameter {name}: {reason}")]
+    InvalidParams { name: String, reason: String },
+
+    #[error(
+        "invalid graph name {name:?}: use 1-32 upper-case letters, digits or '-' (e.g. TEXT, TEXT-IMAGE)"
+    )]
+    InvalidGraphName { name: String },
+
+    #[error("graph {graph} does not exist")]
+    UnknownGraph { graph: String },
+
+    #[error("graph {graph} already exists")]
+    GraphExists { graph: String },
+
+    #[error("invalid endpoint: {reason}")]
+    InvalidEndpoint { reason: String },
+
+    #[error("{address} is already registered in graph {graph} as uid {uid}")]
+    AlreadyRegistered {
+        address: String,
+        graph: String,
+        uid: u16,
+    },
+
+    #[error("{address} is not registered in graph {graph}")]
+    NotRegistered { address: String, graph: String },
+
+    #[error("graph {graph} is full and every peer is still immune")]
+    GraphFull { graph: String },
+
+    #[error("registration in graph {graph} needs exactly {fee}{denom} attached")]
+    WrongFee {
+        graph: String,
+        fee: Uint128,
+        denom: String,
+    },
+
+    #[error("amount must be positive")]
+    ZeroAmount,
+
+    #[error("cannot unstake {requested}: only {bonded} is bonded")]
+    InsufficientStake { requested: Uint128, bonded: Uint128 },
+
+    #[error("amount {0} is too large")]
+    AmountTooLarge(String),
+
+    #[error("nothing to claim yet")]
+    NothingToClaim,
+
+    #[error("weights: uid {uid} is not a peer of graph {graph}")]
+    UnknownUid { graph: String, uid: u16 },
+
+    #[error("weights: uid {uid} appears more than once")]
+    DuplicateUid { uid: u16 },
+
+    #[error("weights: a peer may not weight itself (uid {uid})")]
+    SelfWeight { uid: u16 },
+
+    #[error("weights: the weight toward uid {uid} is 0; leave the entry out instead")]
+    ZeroWeight { uid: u16 },
+
+    #[error("weights: {got} entries is fewer than the {min} required (k = {k})")]
+    TooFewWeights { got: usize, min: usize, k: u32 },
+
+    #[error("weights: {got} entries is more than max_weights_per_row = {max}")]
+    TooManyWeights { got: usize, max: u32 },
+
+    #[error("weights: uid {uid} would get {weight} of the row, above max_weight_limit {limit}")]
+    MaxWeightExceeded {
+        uid: u16,
+        weight: String,
+        limit: String,
+    },
+
+    #[error("weights: rate limited until block {next_allowed}")]
+    RateLimited { next_allowed: u64 },
+
+    #[error("epoch of graph {graph} is not due until block {next_due}")]
+    EpochNotDue { graph: String, next_due: u64 },
+
+    #[error("cannot migrate from contract {stored}: this is {expected}")]
+    ForeignContract { stored: String, expected: String },
+
+    #[error("cannot migrate from version {stored} down to {current}")]
+    CannotDowngrade { stored: String, current: String },
+
+    #[error("invalid version: {0}")]
+    InvalidVersion(String),
+}
+
+impl From<semver::Error> for ContractError {
+    fn from(error: semver::Error) -> Self {
+        ContractError::InvalidVersion(error.to_string())
+    }
+}

@@ -1,0 +1,170 @@
+//! A graph's parameters (SPEC §2) and their validation.
+
+use agora_mechanism::EpochParams;
+use cosmwasm_schema::cw_serde;
+use cosmwasm_std::Uint128;
+use rust_decimal::Decimal;
+
+use crate::decimal::Dec;
+use rust_decimal::prelude::dec;
+
+use crate::ContractError;
+
+/// Largest graph: uids are `u16`.
+pub const MAX_PEERS_LIMIT: u32 = 1 << 16;
+
+/// SPEC §2, per graph. Fields left out of the JSON take SPEC's defaults,
+/// except the three economic choices SPEC leaves open: `emission_per_epoch`,
+/// `registration_fee` and `unbonding_period` must be given.
+#[cw_serde]
+pub struct GraphParams {
+    #[serde(default = "defaults::rho")]
+    pub rho: Dec,
+    #[serde(default = "defaults::kappa")]
+    pub kappa: Dec,
+    #[serde(default = "defaults::half")]
+    pub bond_share: Dec,
+    #[serde(default)]
+    pub bond_decay: Dec,
+    pub emission_per_epoch: Uint128,
+    #[serde(default = "defaults::epoch_length")]
+    pub epoch_length: u64,
+    /// The starting `k`; the peg moves the graph's own `k` from there.
+    #[serde(default = "defaults::one")]
+    pub min_allowed_weights: u32,
+    #[serde(default = "defaults::one")]
+    pub peg_step: u32,
+    #[serde(default = "defaults::one")]
+    pub peg_floor: u32,
+    #[serde(default = "defaults::max_weights_per_row")]
+    pub peg_ceiling: u32,
+    #[serde(default = "defaults::peg_relax")]
+    pub peg_relax: Dec,
+    #[serde(default = "defaults::max_weights_per_row")]
+    pub max_weights_per_row: u32,
+    #[serde(default = "defaults::one_decimal")]
+    pub max_weight_limit: Dec,
+    #[serde(default)]
+    pub weights_rate_limit: u64,
+    #[serde(default = "defaults::activity_cutoff")]
+    pub activity_cutoff: u64,
+    #[serde(default = "defaults::max_peers")]
+    pub max_peers: u32,
+    #[serde(default = "defaults::immunity_period")]
+    pub immunity_period: u64,
+    pub registration_fee: Uint128,
+    pub unbonding_period: u64,
+}
+
+mod defaults {
+    use super::*;
+    pub fn rho() -> Dec {
+        Dec(dec!(10))
+    }
+    pub fn kappa() -> Dec {
+        Dec(dec!(0.5))
+    }
+    pub fn half() -> Dec {
+        Dec(dec!(0.5))
+    }
+    pub fn epoch_length() -> u64 {
+        100
+    }
+    pub fn one() -> u32 {
+        1
+    }
+    pub fn max_weights_per_row() -> u32 {
+        64
+    }
+    pub fn peg_relax() -> Dec {
+        Dec(dec!(0.05))
+    }
+    pub fn one_decimal() -> Dec {
+        Dec(Decimal::ONE)
+    }
+    pub fn activity_cutoff() -> u64 {
+        5000
+    }
+    pub fn max_peers() -> u32 {
+        256
+    }
+    pub fn immunity_period() -> u64 {
+        1000
+    }
+}
+
+impl GraphParams {
+    /// SPEC §2's defaults with the three open choices given.
+    pub fn new(emission_per_epoch: u128, registration_fee: u128, unbonding_period: u64) -> Self {
+        Self {
+            rho: defaults::rho(),
+            kappa: defaults::kappa(),
+            bond_share: defaults::half(),
+            bond_decay: Dec(Decimal::ZERO),
+            emission_per_epoch: Uint128::new(emission_per_epoch),
+            epoch_length: defaults::epoch_length(),
+            min_allowed_weights: 1,
+            peg_step: 1,
+            peg_floor: 1,
+            peg_ceiling: defaults::max_weights_per_row(),
+            peg_relax: defaults::peg_relax(),
+            max_weights_per_row: defaults::max_weights_per_row(),
+            max_weight_limit: Dec(Decimal::ONE),
+            weights_rate_limit: 0,
+            activity_cutoff: defaults::activity_cutoff(),
+            max_peers: defaults::max_peers(),
+            immunity_period: defaults::immunity_period(),
+            registration_fee: Uint128::new(registration_fee),
+            unbonding_period,
+        }
+    }
+
+    /// What the epoch reads, in the mechanism's terms.
+    pub fn epoch_params(&self) -> EpochParams {
+        EpochParams {
+            rho: self.rho.0,
+            kappa: self.kappa.0,
+            bond_share: self.bond_share.0,
+            bond_decay: self.bond_decay.0,
+            emission_per_epoch: self.emission_per_epoch.u128(),
+            activity_cutoff: self.activity_cutoff,
+            min_allowed_weights: self.min_allowed_weights,
+            peg_step: self.peg_step,
+            peg_floor: self.peg_floor,
+            peg_ceiling: self.peg_ceiling,
+            peg_relax: self.peg_relax.0,
+        }
+    }
+
+    /// The mechanism's ranges (ρ, κ, β, d, the peg) plus the contract's own.
+    pub fn validate(&self) -> Result<(), ContractError> {
+        self.epoch_params()
+            .validate()
+            .map_err(|error| match error {
+                agora_mechanism::MechanismError::InvalidParam { name, reason } => {
+                    invalid(name, &reason)
+                }
+                other => invalid("emission_per_epoch", &other.to_string()),
+            })?;
+        if self.epoch_length == 0 {
+            return Err(invalid("epoch_length", "must be at least 1 block"));
+        }
+        if self.max_weights_per_row == 0 || self.max_weights_per_row > MAX_PEERS_LIMIT {
+            return Err(invalid("max_weights_per_row", "must be in 1..=65536"));
+        }
+        if self.max_weight_limit.0 <= Decimal::ZERO || self.max_weight_limit.0 > Decimal::ONE {
+            return Err(invalid("max_weight_limit", "must be in (0, 1]"));
+        }
+        if self.max_peers < 2 || self.max_peers > MAX_PEERS_LIMIT {
+            return Err(invalid("max_peers", "must be in 2..=65536"));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(name: &str, reason: &str) -> ContractError {
+    ContractError::InvalidParams {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    }
+}
