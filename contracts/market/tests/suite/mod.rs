@@ -18,6 +18,8 @@ use cw_multi_test::{App, AppBuilder, AppResponse, Contract, ContractWrapper, Exe
 use serde::de::DeserializeOwned;
 
 pub const DENOM: &str = "uagora";
+/// A denom the contract does not take.
+pub const OTHER_DENOM: &str = "uother";
 /// Every named account starts with this much.
 pub const START_BALANCE: u128 = 1_000_000_000_000;
 
@@ -68,9 +70,13 @@ impl SuiteBuilder {
         let accounts = self.accounts.clone();
         let mut app = AppBuilder::new().build(|router, api, storage| {
             for (name, balance) in &accounts {
+                let funds = vec![
+                    Coin::new(*balance, DENOM),
+                    Coin::new(1_000_000u128, OTHER_DENOM),
+                ];
                 router
                     .bank
-                    .init_balance(storage, &api.addr_make(name), coins(*balance, DENOM))
+                    .init_balance(storage, &api.addr_make(name), funds)
                     .unwrap();
             }
         });
@@ -382,8 +388,13 @@ impl Suite {
     }
 
     pub fn balance(&self, address: &Addr) -> u128 {
+        self.balance_text(address).parse().unwrap()
+    }
+
+    /// The balance as the bank reports it (a Uint256).
+    pub fn balance_text(&self, address: &Addr) -> String {
         let coin = self.app.wrap().query_balance(address, DENOM).unwrap();
-        coin.amount.to_string().parse().unwrap()
+        coin.amount.to_string()
     }
 
     pub fn balance_of(&self, name: &str) -> u128 {
@@ -465,7 +476,11 @@ impl Suite {
             }
         }
         for name in &self.accounts {
-            out += &format!("{:?}{}", self.claims(name), self.balance_of(name));
+            out += &format!(
+                "{:?}{}",
+                self.claims(name),
+                self.balance_text(&self.addr(name))
+            );
         }
         out += &self.balance(&self.contract).to_string();
         out
