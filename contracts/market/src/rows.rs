@@ -22,7 +22,7 @@ pub fn pack_weights(row: &[(u16, u16)]) -> Binary {
 }
 
 pub fn unpack_weights(bytes: &[u8]) -> StdResult<Vec<(u16, u16)>> {
-    if bytes.len() % WEIGHT_ENTRY != 0 {
+    if !bytes.len().is_multiple_of(WEIGHT_ENTRY) {
         return Err(StdError::msg("corrupt weight row"));
     }
     Ok(bytes
@@ -46,7 +46,7 @@ pub fn pack_bonds(row: &[(u16, Decimal)]) -> Binary {
 }
 
 pub fn unpack_bonds(bytes: &[u8]) -> StdResult<Vec<(u16, Decimal)>> {
-    if bytes.len() % BOND_ENTRY != 0 {
+    if !bytes.len().is_multiple_of(BOND_ENTRY) {
         return Err(StdError::msg("corrupt bond row"));
     }
     Ok(bytes

@@ -51,7 +51,8 @@ fn only_the_admin_adds_graphs_and_names_are_checked() {
 #[test]
 fn params_are_validated_on_every_change() {
     let mut suite = SuiteBuilder::new().build();
-    let cases: Vec<(&str, fn(&mut GraphParams))> = vec![
+    type Break = fn(&mut GraphParams);
+    let cases: Vec<(&str, Break)> = vec![
         ("rho", |p| p.rho = "0".parse().unwrap()),
         ("kappa", |p| p.kappa = "1".parse().unwrap()),
         ("bond_share", |p| p.bond_share = "1.01".parse().unwrap()),
