@@ -6,7 +6,6 @@ use cosmwasm_std::Uint128;
 use rust_decimal::Decimal;
 
 use crate::decimal::Dec;
-use rust_decimal::prelude::dec;
 
 use crate::ContractError;
 
@@ -22,7 +21,7 @@ pub struct GraphParams {
     pub rho: Dec,
     #[serde(default = "defaults::kappa")]
     pub kappa: Dec,
-    #[serde(default = "defaults::half")]
+    #[serde(default = "defaults::bond_share")]
     pub bond_share: Dec,
     #[serde(default)]
     pub bond_decay: Dec,
@@ -36,7 +35,7 @@ pub struct GraphParams {
     pub peg_step: u32,
     #[serde(default = "defaults::one")]
     pub peg_floor: u32,
-    #[serde(default = "defaults::max_weights_per_row")]
+    #[serde(default = "defaults::peg_ceiling")]
     pub peg_ceiling: u32,
     #[serde(default = "defaults::peg_relax")]
     pub peg_relax: Dec,
@@ -56,34 +55,43 @@ pub struct GraphParams {
     pub unbonding_period: u64,
 }
 
+/// SPEC §2's defaults. Those the epoch reads come from the mechanism, so
+/// they are written down once.
 mod defaults {
     use super::*;
+
+    fn spec() -> EpochParams {
+        EpochParams::with_emission(0)
+    }
     pub fn rho() -> Dec {
-        Dec(dec!(10))
+        Dec(spec().rho)
     }
     pub fn kappa() -> Dec {
-        Dec(dec!(0.5))
+        Dec(spec().kappa)
     }
-    pub fn half() -> Dec {
-        Dec(dec!(0.5))
+    pub fn bond_share() -> Dec {
+        Dec(spec().bond_share)
     }
-    pub fn epoch_length() -> u64 {
-        100
+    pub fn peg_relax() -> Dec {
+        Dec(spec().peg_relax)
+    }
+    pub fn activity_cutoff() -> u64 {
+        spec().activity_cutoff
     }
     pub fn one() -> u32 {
         1
     }
+    pub fn peg_ceiling() -> u32 {
+        spec().peg_ceiling
+    }
+    pub fn epoch_length() -> u64 {
+        100
+    }
     pub fn max_weights_per_row() -> u32 {
         64
     }
-    pub fn peg_relax() -> Dec {
-        Dec(dec!(0.05))
-    }
     pub fn one_decimal() -> Dec {
         Dec(Decimal::ONE)
-    }
-    pub fn activity_cutoff() -> u64 {
-        5000
     }
     pub fn max_peers() -> u32 {
         256
@@ -99,14 +107,14 @@ impl GraphParams {
         Self {
             rho: defaults::rho(),
             kappa: defaults::kappa(),
-            bond_share: defaults::half(),
+            bond_share: defaults::bond_share(),
             bond_decay: Dec(Decimal::ZERO),
             emission_per_epoch: Uint128::new(emission_per_epoch),
             epoch_length: defaults::epoch_length(),
             min_allowed_weights: 1,
             peg_step: 1,
             peg_floor: 1,
-            peg_ceiling: defaults::max_weights_per_row(),
+            peg_ceiling: defaults::peg_ceiling(),
             peg_relax: defaults::peg_relax(),
             max_weights_per_row: defaults::max_weights_per_row(),
             max_weight_limit: Dec(Decimal::ONE),
