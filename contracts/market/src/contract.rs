@@ -98,7 +98,7 @@ pub fn execute(
 }
 
 #[cfg_attr(not(feature = "library"), entry_point)]
-pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> Result<Binary, ContractError> {
+pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractError> {
     Ok(match msg {
         QueryMsg::Config {} => to_json_binary(&query::config(deps)?),
         QueryMsg::Graphs { start_after, limit } => {
@@ -119,7 +119,7 @@ pub fn query(deps: Deps, env: Env, msg: QueryMsg) -> Result<Binary, ContractErro
         QueryMsg::Bonds { graph, uid } => to_json_binary(&query::bonds(deps, graph, uid)?),
         QueryMsg::EpochState { graph } => to_json_binary(&query::epoch_state(deps, graph)?),
         QueryMsg::Claims { address } => to_json_binary(&query::claims(deps, address)?),
-        QueryMsg::Totals {} => to_json_binary(&query::totals(deps, env)?),
+        QueryMsg::Totals {} => to_json_binary(&query::totals(deps)?),
     }?)
 }
 

@@ -1,6 +1,6 @@
 //! Every query: everything stored can be read, and lists are paged.
 
-use cosmwasm_std::{Deps, Env, Order, StdResult, Uint128};
+use cosmwasm_std::{Deps, Order, StdResult, Uint128};
 use cw_storage_plus::Bound;
 
 use crate::ContractError;
@@ -178,7 +178,7 @@ pub fn claims(deps: Deps, address: String) -> StdResult<ClaimsResponse> {
     Ok(ClaimsResponse { claims })
 }
 
-pub fn totals(deps: Deps, _env: Env) -> StdResult<TotalsResponse> {
+pub fn totals(deps: Deps) -> StdResult<TotalsResponse> {
     let mut bonded = Uint128::zero();
     let mut reward_pools = Uint128::zero();
     for item in GRAPHS.range(deps.storage, None, None, Order::Ascending) {
