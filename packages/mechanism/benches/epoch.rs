@@ -37,12 +37,12 @@ fn graph(peers: usize) -> (EpochParams, Vec<PeerState>) {
                 registered_at: 0,
                 last_update: 150,
                 weights: targets.into_iter().collect(),
-                bonds: vec![],
+                bonds: Default::default(),
             }
         })
         .collect();
     let warm = run(&params, &states);
-    for (peer, bonds) in states.iter_mut().zip(warm.bonds) {
+    for (peer, bonds) in states.iter_mut().zip(warm.bond_state) {
         peer.bonds = bonds;
     }
     (params, states)
@@ -142,6 +142,7 @@ mod floor {
 
     pub fn from(peers: &[agora_mechanism::PeerState]) -> Vec<Peer> {
         use rust_decimal::prelude::ToPrimitive;
+        let registered: Vec<u64> = peers.iter().map(|p| p.registered_at).collect();
         peers
             .iter()
             .map(|p| Peer {
@@ -149,6 +150,7 @@ mod floor {
                 weights: p.weights.iter().map(|(j, w)| (*j, f64::from(*w))).collect(),
                 bonds: p
                     .bonds
+                    .values(p.last_update, &p.weights, &registered)
                     .iter()
                     .map(|(j, b)| (*j, b.to_f64().unwrap()))
                     .collect(),

@@ -1,18 +1,34 @@
 //! SPEC §3 (the epoch) and §6 (the peg).
 //!
 //! The epoch runs as passes so that a caller holding rows in storage can page
-//! through them; [`epoch()`] runs the same passes over rows held in memory.
+//! through them, across transactions if it must; [`epoch()`] runs the same
+//! passes over rows held in memory.
 //!
-//! 1. [`Epoch::begin`]: stake shares `s` (step 1).
+//! 1. [`Epoch::begin`]: `Σ S` and the registration heights (step 1).
 //! 2. [`Epoch::absorb_row`] for each row with weights or bonds, in uid order:
 //!    normalized row (step 2), its share of rank and trust (steps 3-4), its
-//!    new bonds (step 7) and their column sums.
+//!    new bonds (step 7) and their column sums ([`Columns`]).
 //! 3. [`Epoch::settle`]: consensus, incentive, emission, loss, peg
 //!    (steps 5, 6, 10, 11, 12).
-//! 4. [`Settlement::pay`] for every uid in order: dividends, share and payout
-//!    (steps 8-10), then [`Settlement::finish`].
+//! 4. [`Settlement::pay`] for every uid in order: that peer's vectors,
+//!    dividends, share and payout (steps 3-10), then [`Settlement::finish`].
 //!
-//! Sums run in uid order in every caller, so every caller rounds alike.
+//! Every piece of state between two passes is plain data with public fields
+//! ([`Columns`], [`Settlement`], [`Bonds`]), so a caller can store it and
+//! resume in a later transaction; results are identical to the one-shot
+//! epoch because the same functions run in the same order.
+//!
+//! # Bonds are kept factored (SPEC §3 step 7)
+//! While a row does not change, its bonds move together: after `m` epochs,
+//! `b_ij = (1 − d)^m · base_ij + ŵ_ij · A_i` with `A_i ← (1 − d) A_i + s_i`
+//! each epoch in which the row counts. [`Bonds`] holds `base`, `scale =
+//! (1 − d)^m` and `A_i`, so an epoch updates two scalars per row instead of
+//! rewriting the row (`shared/PERFORMANCE.md`: storage writes dominate gas).
+//! The base is rewritten ([`Bonds::rebase`]) when the owner sends a new row,
+//! and by the epoch when a target of the row is recycled (its vote is
+//! masked, so `ŵ` changes). The factored form is SPEC's recurrence
+//! rearranged; it rounds differently in the 28th digit, far inside SPEC's
+//! 1e-15, and every caller (contract, simulator, tests) uses this one.
 //!
 //! # Readings of SPEC where it leaves room
 //! - *"registered after row i was last updated"* and *"registered since the
@@ -24,6 +40,8 @@
 //!   sent again, a vote cast in the very block its target registered.
 //! - Masked entries are dropped **before** the row is normalized, so a
 //!   counting row always sums to 1 over the peers it can still see.
+//! - Bonds toward a recycled uid are zeroed whenever the epoch first sees the
+//!   recycling, even if an epoch with `Σ S = 0` passed in between.
 //! - When `Σ S = 0` "nothing happens": bonds are returned unchanged (no
 //!   decay), every vector is 0 but consensus (σ of a zero trust), nothing is
 //!   paid, the loss is 0 and `k` stays.
@@ -35,6 +53,209 @@ use rust_decimal::prelude::dec;
 
 use crate::{EpochParams, MechanismError, Uid, amount_from_decimal, amount_to_decimal, sigmoid};
 
+/// A row's bonds in factored form (see the module doc):
+/// `b_ij = scale · base_ij + ŵ_ij · accum`, where an entry of `base` toward
+/// a peer registered at or after `since` counts as 0 (it was recycled), and
+/// `ŵ_ij = w_ij / vote_sum` over the targets the row can see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bonds {
+    /// Bonds at the last rebase, strictly increasing uids, none negative.
+    pub base: Vec<(Uid, Decimal)>,
+    /// Entries of `base` toward peers registered at or after this height
+    /// are 0: the height of the last epoch before the rebase.
+    pub since: u64,
+    /// `(1 − d)^m`, `m` epochs since the rebase.
+    pub scale: Decimal,
+    /// `A_i`: the discounted sum of the row's stake shares since the rebase.
+    pub accum: Decimal,
+    /// `Σ w_ij` over the visible targets when `accum` started: the
+    /// normalization `ŵ` was accumulated with.
+    pub vote_sum: u64,
+}
+
+impl Default for Bonds {
+    fn default() -> Self {
+        Self {
+            base: Vec::new(),
+            since: 0,
+            scale: Decimal::ONE,
+            accum: Decimal::ZERO,
+            vote_sum: 0,
+        }
+    }
+}
+
+impl Bonds {
+    /// Bonds that are exactly `values` now, for a row that will be zeroed
+    /// toward peers registered at or after `since`.
+    pub fn from_values(values: Vec<(Uid, Decimal)>, since: u64) -> Self {
+        Self {
+            base: values,
+            since,
+            ..Self::default()
+        }
+    }
+
+    /// The bond values `b_ij` (zeros dropped), for the row `weights` last set
+    /// at `last_update`, given every peer's registration height.
+    pub fn values(
+        &self,
+        last_update: u64,
+        weights: &[(Uid, u16)],
+        registered_at: &[u64],
+    ) -> Vec<(Uid, Decimal)> {
+        let mut values = Vec::with_capacity(self.base.len().max(weights.len()));
+        self.for_each_value(last_update, weights, registered_at, |target, bond| {
+            values.push((target, bond))
+        });
+        values
+    }
+
+    /// The same bonds with a fresh base, for a row about to be replaced:
+    /// called when the owner sends new weights. `last_epoch_block` is the
+    /// height of the graph's last epoch, `vote_sum` the new row's visible sum.
+    pub fn rebase(
+        &self,
+        last_update: u64,
+        weights: &[(Uid, u16)],
+        registered_at: &[u64],
+        last_epoch_block: u64,
+        vote_sum: u64,
+    ) -> Self {
+        Self {
+            base: self.values(last_update, weights, registered_at),
+            since: last_epoch_block,
+            scale: Decimal::ONE,
+            accum: Decimal::ZERO,
+            vote_sum,
+        }
+    }
+
+    /// `Σ_j b_ij x_j` (step 8), as `scale · Σ_j base_ij x_j + (accum /
+    /// vote_sum) · Σ_j w_ij x_j`: one multiplication per entry rather than
+    /// two, since Decimal multiplication dominates the epoch's Wasm gas.
+    pub fn dot(
+        &self,
+        last_update: u64,
+        weights: &[(Uid, u16)],
+        registered_at: &[u64],
+        x: &[Decimal],
+    ) -> Decimal {
+        let registered = |target: Uid| {
+            registered_at
+                .get(usize::from(target))
+                .copied()
+                .unwrap_or(u64::MAX)
+        };
+        let column = |target: Uid| x.get(usize::from(target)).copied().unwrap_or_default();
+        let mut base_sum = Decimal::ZERO;
+        for (target, bond) in &self.base {
+            if registered(*target) < self.since {
+                base_sum += *bond * column(*target);
+            }
+        }
+        let mut vote_sum = Decimal::ZERO;
+        if self.vote_sum > 0 && !self.accum.is_zero() {
+            for (target, value) in weights {
+                if registered(*target) < last_update {
+                    vote_sum += Decimal::from(*value) * column(*target);
+                }
+            }
+        }
+        let from_base = if self.scale == Decimal::ONE {
+            base_sum
+        } else {
+            self.scale * base_sum
+        };
+        let from_votes = if vote_sum.is_zero() {
+            Decimal::ZERO
+        } else {
+            self.accum / Decimal::from(self.vote_sum) * vote_sum
+        };
+        from_base + from_votes
+    }
+
+    /// `f(j, b_ij)` for every nonzero bond, in uid order: a merge of the
+    /// sorted base and the sorted row.
+    fn for_each_value(
+        &self,
+        last_update: u64,
+        weights: &[(Uid, u16)],
+        registered_at: &[u64],
+        mut f: impl FnMut(Uid, Decimal),
+    ) {
+        let registered = |target: Uid| {
+            registered_at
+                .get(usize::from(target))
+                .copied()
+                .unwrap_or(u64::MAX)
+        };
+        let per_vote = if self.vote_sum == 0 || self.accum.is_zero() {
+            Decimal::ZERO
+        } else {
+            self.accum / Decimal::from(self.vote_sum)
+        };
+        let mut base = self.base.iter().peekable();
+        let mut votes = weights
+            .iter()
+            .filter(|(target, _)| !per_vote.is_zero() && registered(*target) < last_update)
+            .peekable();
+        loop {
+            let (target, base_bond, vote) = match (base.peek(), votes.peek()) {
+                (None, None) => break,
+                (Some(&&(j, b)), None) => {
+                    base.next();
+                    (j, b, None)
+                }
+                (None, Some(&&(j, w))) => {
+                    votes.next();
+                    (j, Decimal::ZERO, Some(w))
+                }
+                (Some(&&(jb, b)), Some(&&(jw, w))) => {
+                    if jb < jw {
+                        base.next();
+                        (jb, b, None)
+                    } else if jw < jb {
+                        votes.next();
+                        (jw, Decimal::ZERO, Some(w))
+                    } else {
+                        base.next();
+                        votes.next();
+                        (jb, b, Some(w))
+                    }
+                }
+            };
+            let mut bond = if registered(target) >= self.since || base_bond.is_zero() {
+                Decimal::ZERO
+            } else if self.scale == Decimal::ONE {
+                base_bond
+            } else {
+                self.scale * base_bond
+            };
+            if let Some(value) = vote {
+                bond += Decimal::from(value) * per_vote;
+            }
+            if !bond.is_zero() {
+                f(target, bond);
+            }
+        }
+    }
+}
+
+/// `Σ w_ij` over the targets row `weights` (set at `last_update`) can see:
+/// those registered before it (SPEC §3 step 2).
+pub fn visible_vote_sum(last_update: u64, weights: &[(Uid, u16)], registered_at: &[u64]) -> u64 {
+    weights
+        .iter()
+        .filter(|(target, _)| {
+            registered_at
+                .get(usize::from(*target))
+                .is_some_and(|registered| *registered < last_update)
+        })
+        .map(|(_, value)| u64::from(*value))
+        .sum()
+}
+
 /// One peer as the epoch sees it (SPEC §1).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeerState {
@@ -45,8 +266,8 @@ pub struct PeerState {
     pub last_update: u64,
     /// `w_i`: raw row, strictly increasing uids.
     pub weights: Vec<(Uid, u16)>,
-    /// `b_i`: bonds, strictly increasing uids, no negative value.
-    pub bonds: Vec<(Uid, Decimal)>,
+    /// `b_i`, factored.
+    pub bonds: Bonds,
 }
 
 /// Everything one epoch of one graph reads.
@@ -76,8 +297,10 @@ pub struct EpochOutput {
     pub share: Vec<Decimal>,
     pub paid: Vec<u128>,
     pub stake_after: Vec<u128>,
-    /// New bonds per peer (zeros dropped).
+    /// New bonds per peer, as values (zeros dropped).
     pub bonds: Vec<Vec<(Uid, Decimal)>>,
+    /// New bonds per peer, factored: the next epoch's input.
+    pub bond_state: Vec<Bonds>,
     /// `E = min(emission_per_epoch, reward_pool)`, or 0 when nothing is emitted.
     pub emission: u128,
     /// `Σ paid`; `emission − emitted` stays in the pool.
@@ -90,328 +313,328 @@ pub struct EpochOutput {
 /// SPEC §3 steps 1-12 and §6 over peers held in memory.
 pub fn epoch(input: &EpochInput) -> Result<EpochOutput, MechanismError> {
     let peers = input.peers;
-    let stake: Vec<u128> = peers.iter().map(|p| p.stake).collect();
+    let total_stake = peers
+        .iter()
+        .try_fold(0u128, |sum, p| sum.checked_add(p.stake))
+        .ok_or(MechanismError::Overflow("total stake"))?;
     let registered_at: Vec<u64> = peers.iter().map(|p| p.registered_at).collect();
     let mut pass = Epoch::begin(
         input.params,
         input.block,
         input.last_epoch_block,
-        &stake,
-        &registered_at,
+        total_stake,
+        registered_at,
     )?;
-    let mut bonds = Vec::with_capacity(peers.len());
+    let mut bond_state = Vec::with_capacity(peers.len());
     for (uid, peer) in peers.iter().enumerate() {
-        bonds.push(pass.absorb_row(uid as Uid, peer.last_update, &peer.weights, &peer.bonds)?);
+        bond_state.push(pass.absorb_row(
+            uid as Uid,
+            peer.stake,
+            peer.last_update,
+            &peer.weights,
+            &peer.bonds,
+        )?);
     }
     let mut settlement = pass.settle(input.reward_pool, input.k)?;
-    let mut dividends = Vec::with_capacity(peers.len());
-    let mut share = Vec::with_capacity(peers.len());
-    let mut paid = Vec::with_capacity(peers.len());
-    let mut stake_after = Vec::with_capacity(peers.len());
-    for (uid, row) in bonds.iter().enumerate() {
-        let payout = settlement.pay(uid as Uid, row)?;
-        dividends.push(payout.dividends);
-        share.push(payout.share);
-        paid.push(payout.paid);
-        stake_after.push(
-            stake[uid]
-                .checked_add(payout.paid)
-                .ok_or(MechanismError::StakeOverflow { uid: uid as Uid })?,
-        );
-    }
-    let totals = settlement.finish()?;
-    Ok(EpochOutput {
-        stake_share: settlement.stake_share,
-        rank: settlement.rank,
-        trust: settlement.trust,
-        consensus: settlement.consensus,
-        incentive: settlement.incentive,
-        dividends,
-        share,
-        paid,
-        stake_after,
-        bonds,
+    let n = peers.len();
+    let mut out = EpochOutput {
+        stake_share: Vec::with_capacity(n),
+        rank: Vec::with_capacity(n),
+        trust: Vec::with_capacity(n),
+        consensus: Vec::with_capacity(n),
+        incentive: Vec::with_capacity(n),
+        dividends: Vec::with_capacity(n),
+        share: Vec::with_capacity(n),
+        paid: Vec::with_capacity(n),
+        stake_after: Vec::with_capacity(n),
+        bonds: Vec::with_capacity(n),
+        bond_state: Vec::new(),
         emission: settlement.emission,
-        emitted: totals.emitted,
-        reward_pool_after: input.reward_pool - totals.emitted,
+        emitted: 0,
+        reward_pool_after: 0,
         loss: settlement.loss,
         k_after: settlement.k_after,
-    })
+    };
+    for (uid, (peer, bonds)) in peers.iter().zip(&bond_state).enumerate() {
+        let uid = uid as Uid;
+        let payout = settlement.pay(uid, peer.stake, peer.last_update, &peer.weights, bonds)?;
+        out.stake_share.push(payout.stake_share);
+        out.rank.push(payout.rank);
+        out.trust.push(payout.trust);
+        out.consensus.push(payout.consensus);
+        out.incentive.push(payout.incentive);
+        out.dividends.push(payout.dividends);
+        out.share.push(payout.share);
+        out.paid.push(payout.paid);
+        out.stake_after.push(
+            peer.stake
+                .checked_add(payout.paid)
+                .ok_or(MechanismError::StakeOverflow { uid })?,
+        );
+        out.bonds
+            .push(bonds.values(peer.last_update, &peer.weights, &settlement.registered_at));
+    }
+    let totals = settlement.finish()?;
+    out.emitted = totals.emitted;
+    out.reward_pool_after = input.reward_pool - totals.emitted;
+    out.bond_state = bond_state;
+    Ok(out)
 }
 
-/// The epoch between [`Epoch::begin`] and [`Epoch::settle`]: stake shares are
-/// known, rows are being absorbed.
+/// Column sums over the rows absorbed so far (steps 3, 4 and 7), by uid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Columns {
+    /// `R_j` so far.
+    pub rank: Vec<Decimal>,
+    /// `Σ_i [ŵ_ij > 0] S_i`: trust in whole tokens, divided once when
+    /// settling, so that `t_j ≤ 1` exactly (a sum of rounded shares can
+    /// pass 1).
+    pub trust_stake: Vec<u128>,
+    /// `Σ_k b_kj` over the new bonds.
+    pub bond_total: Vec<Decimal>,
+}
+
+impl Columns {
+    pub fn new(peers: usize) -> Self {
+        Self {
+            rank: vec![Decimal::ZERO; peers],
+            trust_stake: vec![0; peers],
+            bond_total: vec![Decimal::ZERO; peers],
+        }
+    }
+}
+
+/// The epoch between [`Epoch::begin`] and [`Epoch::settle`]: rows are being
+/// absorbed. Public fields so that a paging caller can store and resume it
+/// ([`Epoch::resume`]).
 #[derive(Clone, Debug)]
 pub struct Epoch<'p> {
-    params: &'p EpochParams,
-    block: u64,
-    last_epoch_block: u64,
-    registered_at: Vec<u64>,
-    /// `Σ S > 0`; otherwise nothing happens (step 1).
-    staked: bool,
-    stake: Vec<u128>,
-    total_stake: Decimal,
-    stake_share: Vec<Decimal>,
-    rank: Vec<Decimal>,
-    /// `Σ_i [ŵ_ij > 0] S_i`: trust in whole tokens, divided once at the
-    /// end, so that `t_j ≤ 1` exactly (a sum of rounded shares can pass 1).
-    trust_stake: Vec<u128>,
-    /// `Σ_k b_kj` over the new bonds.
-    bond_total: Vec<Decimal>,
-    last_row: Option<Uid>,
+    pub params: &'p EpochParams,
+    pub block: u64,
+    pub last_epoch_block: u64,
+    /// Every peer's registration height, by uid.
+    pub registered_at: Vec<u64>,
+    /// `Σ S` at the start of the epoch.
+    pub total_stake: u128,
+    pub columns: Columns,
+    /// Rows below this uid have been absorbed.
+    pub next_row: usize,
 }
 
 impl<'p> Epoch<'p> {
-    /// Step 1: `s_i = S_i / Σ S`. `stake` and `registered_at` are indexed by uid.
+    /// Step 1: the epoch over `registered_at.len()` peers whose stake sums
+    /// to `total_stake`.
     pub fn begin(
         params: &'p EpochParams,
         block: u64,
         last_epoch_block: u64,
-        stake: &[u128],
-        registered_at: &[u64],
+        total_stake: u128,
+        registered_at: Vec<u64>,
     ) -> Result<Self, MechanismError> {
-        let peers = stake.len();
+        let peers = registered_at.len();
+        Self::resume(
+            params,
+            block,
+            last_epoch_block,
+            total_stake,
+            registered_at,
+            Columns::new(peers),
+            0,
+        )
+    }
+
+    /// The same epoch after `next_row` rows were absorbed into `columns`.
+    pub fn resume(
+        params: &'p EpochParams,
+        block: u64,
+        last_epoch_block: u64,
+        total_stake: u128,
+        registered_at: Vec<u64>,
+        columns: Columns,
+        next_row: usize,
+    ) -> Result<Self, MechanismError> {
+        let peers = registered_at.len();
         if peers > usize::from(Uid::MAX) + 1 {
             return Err(MechanismError::TooManyPeers {
                 peers,
                 max: usize::from(Uid::MAX) + 1,
             });
         }
-        if registered_at.len() != peers {
-            return Err(MechanismError::InvalidParam {
-                name: "registered_at",
-                reason: format!("{} heights for {peers} peers", registered_at.len()),
-            });
+        for (name, len) in [
+            ("rank", columns.rank.len()),
+            ("trust_stake", columns.trust_stake.len()),
+            ("bond_total", columns.bond_total.len()),
+        ] {
+            if len != peers {
+                return Err(MechanismError::InvalidParam {
+                    name,
+                    reason: format!("{len} columns for {peers} peers"),
+                });
+            }
         }
         params.validate()?;
-        let total = stake
-            .iter()
-            .try_fold(0u128, |sum, s| sum.checked_add(*s))
-            .ok_or(MechanismError::Overflow("total stake"))?;
-        let total = amount_to_decimal("total stake", total)?;
-        let staked = !total.is_zero();
-        let stake_share = stake
-            .iter()
-            .map(|s| {
-                if staked {
-                    // Each S_i ≤ Σ S, which fits a Decimal.
-                    Decimal::from(*s) / total
-                } else {
-                    Decimal::ZERO
-                }
-            })
-            .collect();
+        amount_to_decimal("total stake", total_stake)?;
         Ok(Self {
             params,
             block,
             last_epoch_block,
-            registered_at: registered_at.to_vec(),
-            staked,
-            stake: stake.to_vec(),
-            total_stake: total,
-            stake_share,
-            rank: vec![Decimal::ZERO; peers],
-            trust_stake: vec![0; peers],
-            bond_total: vec![Decimal::ZERO; peers],
-            last_row: None,
+            registered_at,
+            total_stake,
+            columns,
+            next_row,
         })
     }
 
     pub fn peers(&self) -> usize {
-        self.stake_share.len()
+        self.registered_at.len()
     }
 
-    /// `s`, by uid.
-    pub fn stake_share(&self) -> &[Decimal] {
-        &self.stake_share
-    }
-
-    /// Steps 2, 3, 4 and 7 for row `uid`: adds its votes to rank and trust
-    /// and returns its new bonds (zeros dropped). Rows must come in strictly
-    /// increasing uid order; a row with neither weights nor bonds may be
-    /// skipped. On error nothing was added.
+    /// Steps 2, 3, 4 and 7 for row `uid` with stake `stake`: adds its votes
+    /// to rank and trust, and returns its new bonds. Rows must come in
+    /// strictly increasing uid order; a row with neither weights nor bonds
+    /// may be skipped. On error nothing was added.
     pub fn absorb_row(
         &mut self,
         uid: Uid,
+        stake: u128,
         last_update: u64,
         weights: &[(Uid, u16)],
-        bonds: &[(Uid, Decimal)],
-    ) -> Result<Vec<(Uid, Decimal)>, MechanismError> {
-        self.check_row(uid, weights, bonds)?;
-        self.last_row = Some(uid);
-        if !self.staked {
-            return Ok(bonds.to_vec());
+        bonds: &Bonds,
+    ) -> Result<Bonds, MechanismError> {
+        self.check_row(uid, stake, weights, bonds)?;
+        self.next_row = usize::from(uid) + 1;
+        if self.total_stake == 0 {
+            return Ok(bonds.clone());
         }
-
-        // Step 2: drop votes for peers that registered since the row was
-        // set, then normalize what is left.
-        let visible = |target: Uid| self.registered_at[usize::from(target)] < last_update;
+        let registered_at = &self.registered_at;
+        let vote_sum = visible_vote_sum(last_update, weights, registered_at);
+        let new = step_bonds(
+            self.params,
+            self.block,
+            self.last_epoch_block,
+            self.total_stake,
+            registered_at,
+            stake,
+            last_update,
+            weights,
+            bonds,
+        )?;
         let fresh = self.block.saturating_sub(last_update) <= self.params.activity_cutoff;
-        let kept_sum: u64 = if fresh {
-            weights
-                .iter()
-                .filter(|(target, _)| visible(*target))
-                .map(|(_, value)| u64::from(*value))
-                .sum()
-        } else {
-            0
-        };
-        let s_i = self.stake_share[usize::from(uid)];
-        let stake_i = self.stake[usize::from(uid)];
-        // ŵ_ij s_i = w_ij · (s_i / Σ_j w_ij): one division per row.
-        let vote_scale = if kept_sum > 0 {
-            s_i / Decimal::from(kept_sum)
-        } else {
-            Decimal::ZERO
-        };
-        let counts = kept_sum > 0 && !s_i.is_zero();
-
-        // Step 7: b_ij ← (1 − d) b_ij + ŵ_ij s_i, after zeroing bonds toward
-        // peers new since the previous epoch. A merge of two sorted rows.
-        let retain = Decimal::ONE - self.params.bond_decay;
-        let decays = !self.params.bond_decay.is_zero();
-        let mut new_bonds = Vec::with_capacity(bonds.len().max(weights.len()));
-        let mut old = bonds.iter().peekable();
-        let mut votes = weights
-            .iter()
-            .filter(|(target, _)| counts && visible(*target))
-            .peekable();
-        loop {
-            let (target, old_bond, vote) = match (old.peek(), votes.peek()) {
-                (None, None) => break,
-                (Some(&&(j, b)), None) => {
-                    old.next();
-                    (j, b, None)
+        if fresh && vote_sum > 0 && stake > 0 {
+            // Steps 3 and 4: R_j += ŵ_ij s_i = w_ij · (s_i / Σ_j w_ij),
+            // t_j += S_i (trust in tokens).
+            let share = Decimal::from(stake) / Decimal::from(self.total_stake);
+            let vote_scale = share / Decimal::from(vote_sum);
+            for (target, value) in weights {
+                let column = usize::from(*target);
+                if registered_at[column] < last_update {
+                    self.columns.rank[column] += Decimal::from(*value) * vote_scale;
+                    self.columns.trust_stake[column] += stake;
                 }
-                (None, Some(&&(j, w))) => {
-                    votes.next();
-                    (j, Decimal::ZERO, Some(w))
-                }
-                (Some(&&(jb, b)), Some(&&(jw, w))) => {
-                    if jb < jw {
-                        old.next();
-                        (jb, b, None)
-                    } else if jw < jb {
-                        votes.next();
-                        (jw, Decimal::ZERO, Some(w))
-                    } else {
-                        old.next();
-                        votes.next();
-                        (jb, b, Some(w))
-                    }
-                }
-            };
-            let column = usize::from(target);
-            let mut bond = if self.registered_at[column] >= self.last_epoch_block {
-                Decimal::ZERO
-            } else if decays {
-                retain * old_bond
-            } else {
-                old_bond
-            };
-            if let Some(value) = vote {
-                let weighted_vote = Decimal::from(value) * vote_scale;
-                // Steps 3 and 4: R_j += ŵ_ij s_i, t_j += s_i (value > 0
-                // here). Trust sums ≤ Σ S, which fits: no overflow.
-                self.rank[column] += weighted_vote;
-                self.trust_stake[column] += stake_i;
-                bond += weighted_vote;
-            }
-            if !bond.is_zero() {
-                self.bond_total[column] = self.bond_total[column]
-                    .checked_add(bond)
-                    .ok_or(MechanismError::Overflow("bond column sum"))?;
-                new_bonds.push((target, bond));
             }
         }
-        Ok(new_bonds)
+        let mut overflow = false;
+        let bond_total = &mut self.columns.bond_total;
+        new.for_each_value(last_update, weights, registered_at, |target, bond| {
+            let column = &mut bond_total[usize::from(target)];
+            match column.checked_add(bond) {
+                Some(sum) => *column = sum,
+                None => overflow = true,
+            }
+        });
+        if overflow {
+            return Err(MechanismError::Overflow("bond column sum"));
+        }
+        Ok(new)
     }
 
     fn check_row(
         &self,
         uid: Uid,
+        stake: u128,
         weights: &[(Uid, u16)],
-        bonds: &[(Uid, Decimal)],
+        bonds: &Bonds,
     ) -> Result<(), MechanismError> {
         let peers = self.peers();
         if usize::from(uid) >= peers {
             return Err(MechanismError::PeerOutOfRange { uid, peers });
         }
-        if let Some(previous) = self.last_row
-            && uid <= previous
-        {
-            return Err(MechanismError::RowOutOfOrder { uid, previous });
+        if usize::from(uid) < self.next_row {
+            return Err(MechanismError::RowOutOfOrder {
+                uid,
+                previous: (self.next_row - 1) as Uid,
+            });
+        }
+        if stake > self.total_stake {
+            return Err(MechanismError::StakeAboveTotal {
+                uid,
+                stake,
+                total: self.total_stake,
+            });
         }
         check_sorted(uid, peers, weights.iter().map(|(j, _)| *j))?;
-        check_sorted(uid, peers, bonds.iter().map(|(j, _)| *j))?;
+        check_sorted(uid, peers, bonds.base.iter().map(|(j, _)| *j))?;
         if weights.iter().any(|(j, _)| *j == uid) {
             return Err(MechanismError::SelfWeight { uid });
         }
-        if let Some((target, _)) = bonds
-            .iter()
-            .find(|(_, b)| b.is_sign_negative() && !b.is_zero())
-        {
+        let negative = |d: &Decimal| d.is_sign_negative() && !d.is_zero();
+        if let Some((target, _)) = bonds.base.iter().find(|(_, b)| negative(b)) {
             return Err(MechanismError::NegativeBond {
                 uid,
                 target: *target,
             });
+        }
+        if negative(&bonds.scale) || negative(&bonds.accum) {
+            return Err(MechanismError::NegativeBond { uid, target: uid });
         }
         Ok(())
     }
 
     /// Steps 5, 6, 10 (how much), 11 and 12, once every row is absorbed.
     pub fn settle(self, reward_pool: u128, k: u32) -> Result<Settlement, MechanismError> {
-        let params = self.params;
-        let half = dec!(0.5);
-        let trust: Vec<Decimal> = self
+        let params = self.params.clone();
+        let total = Decimal::from(self.total_stake);
+        let columns = self.columns;
+        let mut sigmoid_cache = std::collections::BTreeMap::new();
+        let consensus: Vec<Decimal> = columns
             .trust_stake
             .iter()
             .map(|t| {
-                if *t == 0 {
-                    Decimal::ZERO
-                } else {
-                    Decimal::from(*t) / self.total_stake
-                }
+                // σ is the costliest step in Wasm; columns often share a
+                // trust (every staker votes for them, or none), so each
+                // distinct value is computed once.
+                *sigmoid_cache
+                    .entry(*t)
+                    .or_insert_with(|| consensus_of(&params, *t, total))
             })
             .collect();
-        let consensus: Vec<Decimal> = trust
-            .iter()
-            .map(|t| sigmoid(params.rho * (*t - params.kappa)))
-            .collect();
-        let rank_consensus: Vec<Decimal> = self
+        let rank_consensus: Vec<Decimal> = columns
             .rank
             .iter()
             .zip(&consensus)
             .map(|(r, c)| *r * *c)
             .collect();
         let rank_consensus_total: Decimal = rank_consensus.iter().sum();
-        let incentive: Vec<Decimal> = if rank_consensus_total.is_zero() {
-            vec![Decimal::ZERO; rank_consensus.len()]
-        } else {
-            rank_consensus
-                .iter()
-                .map(|rc| *rc / rank_consensus_total)
-                .collect()
-        };
         let emission = if rank_consensus_total.is_zero() {
             0
         } else {
             params.emission_per_epoch.min(reward_pool)
         };
         // Step 8 per column: I_j / Σ_k b_kj, so that D_i = Σ_j b_ij · that.
-        let dividend_per_bond = incentive
+        let dividend_per_bond = rank_consensus
             .iter()
-            .zip(&self.bond_total)
-            .map(|(i, total)| {
-                if total.is_zero() {
+            .zip(&columns.bond_total)
+            .map(|(rc, bond_total)| {
+                if bond_total.is_zero() || rank_consensus_total.is_zero() {
                     Decimal::ZERO
                 } else {
-                    *i / *total
+                    (*rc / rank_consensus_total) / *bond_total
                 }
             })
             .collect();
         // Step 11: L = −Σ_j R_j (C_j − ½).
-        let loss = -self
+        let half = dec!(0.5);
+        let loss = -columns
             .rank
             .iter()
             .zip(&consensus)
@@ -425,21 +648,87 @@ impl<'p> Epoch<'p> {
         } else {
             k
         };
+        amount_to_decimal("emission", emission)?;
         Ok(Settlement {
-            bond_share: params.bond_share,
-            emission,
-            emission_decimal: amount_to_decimal("emission", emission)?,
-            stake_share: self.stake_share,
-            rank: self.rank,
-            trust,
-            consensus,
-            incentive,
+            params,
+            registered_at: self.registered_at,
+            total_stake: self.total_stake,
+            rank: columns.rank,
+            trust_stake: columns.trust_stake,
             dividend_per_bond,
+            consensus,
+            rank_consensus_total,
+            emission,
+            emitted: 0,
             loss,
             k_after,
             next_uid: 0,
-            emitted: 0,
         })
+    }
+}
+
+/// Step 7 for one row: its bonds after this epoch (`b ← (1 − d) b + ŵ s`,
+/// zeroed toward new peers), without touching any column. [`Epoch::absorb_row`]
+/// calls it; a caller paging through an epoch calls it again when paying
+/// the row, rather than storing every row's new bonds in between.
+#[allow(clippy::too_many_arguments)]
+pub fn step_bonds(
+    params: &EpochParams,
+    block: u64,
+    last_epoch_block: u64,
+    total_stake: u128,
+    registered_at: &[u64],
+    stake: u128,
+    last_update: u64,
+    weights: &[(Uid, u16)],
+    bonds: &Bonds,
+) -> Result<Bonds, MechanismError> {
+    if total_stake == 0 {
+        return Ok(bonds.clone());
+    }
+    // Step 2: votes for peers that registered since the row was set are
+    // dropped before normalizing. If that set changed since the bonds' base
+    // was taken (a target was recycled), ŵ changed: rebase on the bonds as
+    // they stand, zeroed toward new peers.
+    let vote_sum = visible_vote_sum(last_update, weights, registered_at);
+    let mut new = if vote_sum == bonds.vote_sum {
+        bonds.clone()
+    } else {
+        bonds.rebase(
+            last_update,
+            weights,
+            registered_at,
+            last_epoch_block,
+            vote_sum,
+        )
+    };
+    if !params.bond_decay.is_zero() {
+        let retain = Decimal::ONE - params.bond_decay;
+        new.scale *= retain;
+        new.accum *= retain;
+    }
+    let fresh = block.saturating_sub(last_update) <= params.activity_cutoff;
+    if fresh && vote_sum > 0 && stake > 0 {
+        let share = Decimal::from(stake) / Decimal::from(total_stake);
+        new.accum = new
+            .accum
+            .checked_add(share)
+            .ok_or(MechanismError::Overflow("bond accumulator"))?;
+    }
+    Ok(new)
+}
+
+/// Steps 4-5 for one column: `C_j = σ(ρ (t_j − κ))`, `t_j = trust / Σ S`.
+fn consensus_of(params: &EpochParams, trust_stake: u128, total: Decimal) -> Decimal {
+    let trust = trust_of(trust_stake, total);
+    sigmoid(params.rho * (trust - params.kappa))
+}
+
+fn trust_of(trust_stake: u128, total: Decimal) -> Decimal {
+    if trust_stake == 0 {
+        Decimal::ZERO
+    } else {
+        Decimal::from(trust_stake) / total
     }
 }
 
@@ -471,29 +760,44 @@ fn check_sorted(
     Ok(())
 }
 
-/// The epoch after [`Epoch::settle`]: every vector but dividends is known,
-/// payouts remain.
-#[derive(Clone, Debug)]
+/// The epoch after [`Epoch::settle`]: what each column earns is known,
+/// payouts remain. Public fields so that a paging caller can store it; a
+/// peer's own vectors are recomputed in [`Settlement::pay`] from these by
+/// the same functions `settle` used, so nothing per peer need be stored
+/// twice.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settlement {
-    bond_share: Decimal,
+    pub params: EpochParams,
+    pub registered_at: Vec<u64>,
+    pub total_stake: u128,
+    pub rank: Vec<Decimal>,
+    pub trust_stake: Vec<u128>,
+    /// `I_j / Σ_k b_kj` (0 for a column without bonds).
+    pub dividend_per_bond: Vec<Decimal>,
+    /// `C_j`, as `settle` computed it; may be left empty by a caller that
+    /// resumes a stored settlement, and `pay` then recomputes `C_i` with
+    /// the same function.
+    pub consensus: Vec<Decimal>,
+    /// `Σ_k R_k C_k`: incentive's normalizer.
+    pub rank_consensus_total: Decimal,
     /// `E`: what this epoch pays out in all (0 when `Σ R C = 0`).
     pub emission: u128,
-    emission_decimal: Decimal,
-    pub stake_share: Vec<Decimal>,
-    pub rank: Vec<Decimal>,
-    pub trust: Vec<Decimal>,
-    pub consensus: Vec<Decimal>,
-    pub incentive: Vec<Decimal>,
-    dividend_per_bond: Vec<Decimal>,
+    /// Paid so far.
+    pub emitted: u128,
     pub loss: Decimal,
     pub k_after: u32,
-    next_uid: usize,
-    emitted: u128,
+    /// Uids below this one have been paid.
+    pub next_uid: usize,
 }
 
-/// What one peer receives (SPEC §3 steps 8-10).
+/// One peer's results (SPEC §3 steps 1-10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Payout {
+    pub stake_share: Decimal,
+    pub rank: Decimal,
+    pub trust: Decimal,
+    pub consensus: Decimal,
+    pub incentive: Decimal,
     pub dividends: Decimal,
     pub share: Decimal,
     pub paid: u128,
@@ -509,35 +813,67 @@ pub struct Totals {
 }
 
 impl Settlement {
-    /// Steps 8-10 for `uid`, given its new bonds (from
-    /// [`Epoch::absorb_row`]; empty if it had none). Call for every uid,
-    /// `0, 1, 2, …` in order.
-    pub fn pay(&mut self, uid: Uid, bonds: &[(Uid, Decimal)]) -> Result<Payout, MechanismError> {
+    /// Steps 8-10 for `uid`, given its stake and row at the start of the
+    /// epoch and its new bonds (from [`Epoch::absorb_row`]). Call for every
+    /// uid, `0, 1, 2, …` in order.
+    pub fn pay(
+        &mut self,
+        uid: Uid,
+        stake: u128,
+        last_update: u64,
+        weights: &[(Uid, u16)],
+        bonds: &Bonds,
+    ) -> Result<Payout, MechanismError> {
         let index = usize::from(uid);
-        if index != self.next_uid {
+        if index != self.next_uid || index >= self.rank.len() {
             return Err(MechanismError::PayOutOfOrder {
                 expected: self.next_uid,
                 got: uid,
             });
         }
-        let mut dividends = Decimal::ZERO;
-        for (target, bond) in bonds {
-            let per_bond = self.dividend_per_bond.get(usize::from(*target)).ok_or(
-                MechanismError::UidOutOfRange {
-                    row: uid,
-                    target: *target,
-                    peers: self.dividend_per_bond.len(),
-                },
-            )?;
-            dividends += *bond * *per_bond;
+        let total = Decimal::from(self.total_stake);
+        let staked = self.total_stake > 0;
+        if stake > self.total_stake {
+            return Err(MechanismError::StakeAboveTotal {
+                uid,
+                stake,
+                total: self.total_stake,
+            });
         }
-        let share =
-            self.bond_share * dividends + (Decimal::ONE - self.bond_share) * self.incentive[index];
+        let rank = self.rank[index];
+        let trust = trust_of(self.trust_stake[index], total);
+        let consensus = match self.consensus.get(index) {
+            Some(consensus) => *consensus,
+            None => consensus_of(&self.params, self.trust_stake[index], total),
+        };
+        let incentive = if self.rank_consensus_total.is_zero() {
+            Decimal::ZERO
+        } else {
+            rank * consensus / self.rank_consensus_total
+        };
+        let dividends = bonds.dot(
+            last_update,
+            weights,
+            &self.registered_at,
+            &self.dividend_per_bond,
+        );
+        let bond_share = self.params.bond_share;
+        let share = bond_share * dividends + (Decimal::ONE - bond_share) * incentive;
         let left = self.emission - self.emitted;
-        let paid = amount_from_decimal(self.emission_decimal * share).min(left);
+        let emission = Decimal::from(self.emission);
+        let paid = amount_from_decimal(emission * share).min(left);
         self.emitted += paid;
         self.next_uid += 1;
         Ok(Payout {
+            stake_share: if staked {
+                Decimal::from(stake) / total
+            } else {
+                Decimal::ZERO
+            },
+            rank,
+            trust,
+            consensus,
+            incentive,
             dividends,
             share,
             paid,
@@ -546,10 +882,10 @@ impl Settlement {
 
     /// Closes the epoch once every uid is paid.
     pub fn finish(&self) -> Result<Totals, MechanismError> {
-        if self.next_uid != self.incentive.len() {
+        if self.next_uid != self.rank.len() {
             return Err(MechanismError::PayOutOfOrder {
                 expected: self.next_uid,
-                got: Uid::try_from(self.incentive.len()).unwrap_or(Uid::MAX),
+                got: Uid::try_from(self.rank.len()).unwrap_or(Uid::MAX),
             });
         }
         Ok(Totals {

@@ -14,6 +14,9 @@ pub enum MechanismError {
         max: u128,
     },
 
+    #[error("stake {stake} of uid {uid} exceeds the epoch's total stake {total}")]
+    StakeAboveTotal { uid: Uid, stake: u128, total: u128 },
+
     #[error("stake of uid {uid} overflows after payout")]
     StakeOverflow { uid: Uid },
 

@@ -27,7 +27,10 @@ mod params;
 pub mod scenario;
 
 pub use amount::{amount_from_decimal, amount_to_decimal};
-pub use epoch::{Epoch, EpochInput, EpochOutput, Payout, PeerState, Settlement, Totals, epoch};
+pub use epoch::{
+    Bonds, Columns, Epoch, EpochInput, EpochOutput, Payout, PeerState, Settlement, Totals, epoch,
+    step_bonds, visible_vote_sum,
+};
 pub use error::MechanismError;
 pub use math::sigmoid;
 pub use params::{EpochParams, RHO_MAX};

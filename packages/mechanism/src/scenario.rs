@@ -170,7 +170,8 @@ impl Scenario {
                 reward_pool,
                 peers: &peers,
             })?;
-            for ((peer, stake), bonds) in peers.iter_mut().zip(&out.stake_after).zip(out.bonds) {
+            for ((peer, stake), bonds) in peers.iter_mut().zip(&out.stake_after).zip(out.bond_state)
+            {
                 peer.stake = *stake;
                 peer.bonds = bonds;
             }

@@ -1,6 +1,8 @@
 //! Properties of SPEC §3 over random graphs (proptest).
 
-use agora_mechanism::{Decimal, EpochInput, EpochOutput, EpochParams, PeerState, Uid, epoch};
+use agora_mechanism::{
+    Bonds, Decimal, EpochInput, EpochOutput, EpochParams, PeerState, Uid, epoch,
+};
 use proptest::prelude::*;
 use rust_decimal::prelude::dec;
 
@@ -42,10 +44,13 @@ fn peer_strategy(peers: usize) -> impl Strategy<Value = PeerState> {
                 registered_at,
                 last_update: last_update.max(registered_at),
                 weights: weights.into_iter().collect(),
-                bonds: bonds
-                    .into_iter()
-                    .map(|(j, b)| (j, Decimal::new(b as i64, 9)))
-                    .collect(),
+                bonds: Bonds::from_values(
+                    bonds
+                        .into_iter()
+                        .map(|(j, b)| (j, Decimal::new(b as i64, 9)))
+                        .collect(),
+                    LAST_EPOCH,
+                ),
             },
         )
 }
@@ -174,7 +179,7 @@ proptest! {
         for (old, peer) in graph.peers.iter().enumerate() {
             let mut peer = peer.clone();
             peer.weights = remap(&peer.weights, &moved_to);
-            peer.bonds = remap(&peer.bonds, &moved_to);
+            peer.bonds.base = remap(&peer.bonds.base, &moved_to);
             permuted.peers[usize::from(moved_to[old])] = peer;
         }
         let out = graph.run();

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use agora_mechanism::{
-    Decimal, Epoch, EpochInput, EpochOutput, EpochParams, MechanismError, PeerState, epoch,
+    Bonds, Decimal, Epoch, EpochInput, EpochOutput, EpochParams, MechanismError, PeerState, epoch,
 };
 use rust_decimal::prelude::dec;
 
@@ -25,8 +25,14 @@ fn peer(stake: u128, weights: &[(u16, u16)]) -> PeerState {
         registered_at: 0,
         last_update: 10,
         weights: weights.to_vec(),
-        bonds: vec![],
+        bonds: Bonds::default(),
     }
+}
+
+/// Bonds that stand at `values` before an epoch whose previous epoch ran at
+/// block 1 (as in [`run`]).
+fn bonds(values: &[(u16, Decimal)]) -> Bonds {
+    Bonds::from_values(values.to_vec(), 1)
 }
 
 fn run(params: &EpochParams, peers: &[PeerState], k: u32, pool: u128) -> EpochOutput {
@@ -171,7 +177,7 @@ fn stale_rows_stop_counting_and_their_bonds_only_decay() {
     let mut peers = vec![peer(1, &[(1, 1)]), peer(1, &[(0, 1)]), peer(2, &[(0, 1)])];
     peers[0].last_update = 50;
     peers[1].last_update = 49;
-    peers[1].bonds = vec![(0, dec!(0.4))];
+    peers[1].bonds = bonds(&[(0, dec!(0.4))]);
     peers[2].last_update = 100;
     let out = run(&params, &peers, 1, 1000);
     // s = [1/4, 1/4, 1/2]; only rows 0 and 2 count.
@@ -196,7 +202,7 @@ fn bonds_decay_accumulate_and_are_zeroed_for_new_peers() {
     let mut params = EpochParams::with_emission(1000);
     params.bond_decay = dec!(0.5);
     let mut peers = vec![peer(1, &[(1, 1)]), peer(1, &[(0, 1)]), peer(0, &[])];
-    peers[0].bonds = vec![(1, dec!(0.2)), (2, dec!(0.7))];
+    peers[0].bonds = bonds(&[(1, dec!(0.2)), (2, dec!(0.7))]);
     peers[2].registered_at = 5;
     let out = run(&params, &peers, 1, 1000);
     assert_eq!(out.bonds[0], vec![(1, dec!(0.6))]);
@@ -210,7 +216,7 @@ fn no_stake_nothing_happens() {
     let mut params = EpochParams::with_emission(1000);
     params.bond_decay = dec!(0.5);
     let mut peers = vec![peer(0, &[(1, 1)]), peer(0, &[(0, 1)])];
-    peers[0].bonds = vec![(1, dec!(0.3))];
+    peers[0].bonds = bonds(&[(1, dec!(0.3))]);
     let out = run(&params, &peers, 3, 1000);
     assert_eq!(out.bonds[0], vec![(1, dec!(0.3))]);
     assert_eq!(out.paid, [0, 0]);
@@ -283,24 +289,35 @@ fn the_passes_skip_empty_rows_and_agree_with_the_one_shot() {
     ];
     let one_shot = run(&params, &peers, 1, 10_000);
 
-    let stake: Vec<u128> = peers.iter().map(|p| p.stake).collect();
+    let total: u128 = peers.iter().map(|p| p.stake).sum();
     let registered: Vec<u64> = peers.iter().map(|p| p.registered_at).collect();
-    let mut pass = Epoch::begin(&params, 100, 1, &stake, &registered).unwrap();
-    let mut bonds = vec![vec![]; peers.len()];
+    let mut pass = Epoch::begin(&params, 100, 1, total, registered).unwrap();
+    let mut bonds = vec![Bonds::default(); peers.len()];
     for uid in [0u16, 2, 3] {
         let p = &peers[usize::from(uid)];
         bonds[usize::from(uid)] = pass
-            .absorb_row(uid, p.last_update, &p.weights, &p.bonds)
+            .absorb_row(uid, p.stake, p.last_update, &p.weights, &p.bonds)
             .unwrap();
     }
+    // Stored and resumed halfway, as a paged caller does.
+    let columns = pass.columns.clone();
+    let pass = Epoch::resume(&params, 100, 1, total, pass.registered_at, columns, 4).unwrap();
     let mut settlement = pass.settle(10_000, 1).unwrap();
-    let paid: Vec<u128> = (0..4u16)
-        .map(|uid| settlement.pay(uid, &bonds[usize::from(uid)]).unwrap().paid)
+    let payouts: Vec<_> = (0..4u16)
+        .map(|uid| {
+            let p = &peers[usize::from(uid)];
+            let b = &bonds[usize::from(uid)];
+            settlement
+                .pay(uid, p.stake, p.last_update, &p.weights, b)
+                .unwrap()
+        })
         .collect();
     let totals = settlement.finish().unwrap();
-    assert_eq!(bonds, one_shot.bonds);
+    assert_eq!(bonds, one_shot.bond_state);
+    let paid: Vec<u128> = payouts.iter().map(|p| p.paid).collect();
+    let incentive: Vec<Decimal> = payouts.iter().map(|p| p.incentive).collect();
     assert_eq!(paid, one_shot.paid);
-    assert_eq!(settlement.incentive, one_shot.incentive);
+    assert_eq!(incentive, one_shot.incentive);
     assert_eq!(totals.emitted, one_shot.emitted);
 }
 
@@ -338,7 +355,7 @@ fn bad_input_is_an_error_never_a_panic() {
         Err(MechanismError::SelfWeight { uid: 0 })
     ));
     let mut negative = peer(1, &[]);
-    negative.bonds = vec![(1, dec!(-1))];
+    negative.bonds = bonds(&[(1, dec!(-1))]);
     assert!(matches!(
         input(&[negative, peer(1, &[])]),
         Err(MechanismError::NegativeBond { uid: 0, target: 1 })
@@ -352,10 +369,19 @@ fn bad_input_is_an_error_never_a_panic() {
         Err(MechanismError::Overflow(_))
     ));
 
-    let mut pass = Epoch::begin(&params, 100, 1, &[1, 1], &[0, 0]).unwrap();
-    pass.absorb_row(1, 10, &[(0, 1)], &[]).unwrap();
+    let none = Bonds::default();
+    let mut pass = Epoch::begin(&params, 100, 1, 2, vec![0, 0]).unwrap();
     assert_eq!(
-        pass.absorb_row(0, 10, &[(1, 1)], &[]),
+        pass.absorb_row(1, 3, 10, &[(0, 1)], &none),
+        Err(MechanismError::StakeAboveTotal {
+            uid: 1,
+            stake: 3,
+            total: 2
+        })
+    );
+    pass.absorb_row(1, 1, 10, &[(0, 1)], &none).unwrap();
+    assert_eq!(
+        pass.absorb_row(0, 1, 10, &[(1, 1)], &none),
         Err(MechanismError::RowOutOfOrder {
             uid: 0,
             previous: 1
@@ -363,13 +389,13 @@ fn bad_input_is_an_error_never_a_panic() {
     );
     let mut settlement = pass.settle(1000, 1).unwrap();
     assert!(matches!(
-        settlement.pay(1, &[]),
+        settlement.pay(1, 1, 10, &[], &none),
         Err(MechanismError::PayOutOfOrder {
             expected: 0,
             got: 1
         })
     ));
-    settlement.pay(0, &[]).unwrap();
+    settlement.pay(0, 1, 10, &[], &none).unwrap();
     assert!(matches!(
         settlement.finish(),
         Err(MechanismError::PayOutOfOrder { .. })
