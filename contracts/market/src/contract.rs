@@ -82,9 +82,9 @@ pub fn execute(
         ExecuteMsg::Unstake { graph, amount } => stake::unstake(deps, env, info, graph, amount),
         ExecuteMsg::Claim {} => stake::claim(deps, env, info),
         ExecuteMsg::FundRewards { graph } => stake::fund_rewards(deps, info, graph),
-        ExecuteMsg::Epoch { graph } => {
+        ExecuteMsg::Epoch { graph, max_rows } => {
             cw_utils::nonpayable(&info)?;
-            epoch::epoch(deps, env, graph)
+            epoch::epoch(deps, env, graph, max_rows)
         }
         ExecuteMsg::AddGraph { modality, params } => {
             admin::add_graph(deps, env, info, modality, params)

@@ -100,6 +100,12 @@ pub enum ContractError {
     #[error("epoch of graph {graph} is not due until block {next_due}")]
     EpochNotDue { graph: String, next_due: u64 },
 
+    #[error("max_rows must be at least 1")]
+    EmptyPage,
+
+    #[error("graph {graph} has an epoch in progress ({action} waits until its last page has run)")]
+    EpochInProgress { graph: String, action: &'static str },
+
     #[error("cannot migrate from contract {stored}: this is {expected}")]
     ForeignContract { stored: String, expected: String },
 

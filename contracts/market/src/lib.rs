@@ -6,6 +6,7 @@
 //! cw-plus does: `contract.rs` holds the entry points and dispatch only;
 //! execute logic lives in [`execute`] by concern, queries in [`query`].
 
+pub mod codec;
 pub mod contract;
 mod decimal;
 mod error;
@@ -13,7 +14,6 @@ pub mod execute;
 pub mod msg;
 pub mod params;
 pub mod query;
-pub mod rows;
 pub mod state;
 
 pub use crate::error::ContractError;

@@ -41,8 +41,13 @@ pub enum ExecuteMsg {
     Claim {},
     /// Add the attached funds to `graph`'s reward pool.
     FundRewards { graph: String },
-    /// Run the epoch of `graph` (anyone, once `epoch_length` blocks passed).
-    Epoch { graph: String },
+    /// Run the epoch of `graph` (anyone, once `epoch_length` blocks passed),
+    /// or its next page: at most `max_rows` rows are read in this
+    /// transaction (`None`: run to the end).
+    Epoch {
+        graph: String,
+        max_rows: Option<u32>,
+    },
     /// Admin: add a graph for another modality.
     AddGraph {
         modality: String,
@@ -125,6 +130,9 @@ pub struct PeerInfo {
     pub dividends: Dec,
     /// Tokens paid by the last epoch.
     pub last_paid: Uint128,
+    /// The epoch (0-based) these results are from; `None` before the
+    /// peer's first epoch.
+    pub results_epoch: Option<u64>,
     pub registered_at: u64,
     /// Block of the last `set_weights`, if any.
     pub last_update: Option<u64>,
@@ -138,8 +146,12 @@ pub struct MetagraphResponse {
 #[cw_serde]
 pub struct WeightsResponse {
     pub uid: u16,
+    /// The row the epoch reads.
     pub weights: Vec<(u16, u16)>,
     pub last_update: Option<u64>,
+    /// A row sent while an epoch was running; it replaces `weights` when
+    /// that epoch pays this uid.
+    pub pending: Option<Vec<(u16, u16)>>,
 }
 
 #[cw_serde]
@@ -163,6 +175,20 @@ pub struct EpochStateResponse {
     pub peers: u16,
     pub total_stake: Uint128,
     pub reward_pool: Uint128,
+    /// The epoch whose pages are running, if any.
+    pub in_progress: Option<EpochProgress>,
+}
+
+#[cw_serde]
+pub struct EpochProgress {
+    /// The block the epoch began at.
+    pub block: u64,
+    /// `absorb` (rows into columns) or `pay`.
+    pub phase: String,
+    /// The next uid the phase handles, out of `peers`.
+    pub next_uid: u32,
+    pub peers: u32,
+    pub pages: u32,
 }
 
 #[cw_serde]

@@ -6,11 +6,15 @@ use cw_storage_plus::Bound;
 use crate::ContractError;
 use crate::execute::{load_graph, load_own_peer};
 use crate::msg::{
-    BondsResponse, ClaimInfo, ClaimsResponse, ConfigResponse, EpochStateResponse, GraphParams,
-    GraphsResponse, MetagraphResponse, PeerInfo, TotalsResponse, WeightsResponse,
+    BondsResponse, ClaimInfo, ClaimsResponse, ConfigResponse, EpochProgress, EpochStateResponse,
+    GraphParams, GraphsResponse, MetagraphResponse, PeerInfo, TotalsResponse, WeightsResponse,
 };
-use crate::rows::{unpack_bonds, unpack_weights};
-use crate::state::{BONDS, CLAIMS, CONFIG, GRAPHS, PEERS, Peer, TOTAL_CLAIMS, WEIGHTS};
+use crate::state::Phase;
+use crate::state::{
+    Account, CLAIMS, CONFIG, GRAPHS, Graph, LEDGER_CHUNK, PEERS, Peer, TOTAL_CLAIMS, load_account,
+    load_ledger, load_pending, load_registry_for, load_row,
+};
+use agora_mechanism::{Decimal, sigmoid};
 
 const DEFAULT_LIMIT: u32 = 30;
 const MAX_LIMIT: u32 = 256;
@@ -19,31 +23,98 @@ fn page_size(limit: Option<u32>) -> usize {
     limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT) as usize
 }
 
-fn info(uid: u16, peer: Peer) -> PeerInfo {
-    PeerInfo {
+/// A peer as queries show it: its live stake and the last finished epoch's
+/// results. Consensus is `σ(ρ (t − κ))` of the stored trust, with that
+/// epoch's ρ and κ.
+fn info(
+    deps: Deps,
+    graph_name: &str,
+    graph: &Graph,
+    uid: u16,
+    peer: Peer,
+    account: &Account,
+) -> Result<PeerInfo, ContractError> {
+    let results = account.finished_results(graph.epoch).cloned();
+    let (rho, kappa) = graph.last_rho_kappa;
+    let trust = results.as_ref().map_or(Decimal::ZERO, |r| r.trust);
+    let last_update = if account.has_pending {
+        load_pending(deps.storage, graph_name, uid)?.map(|row| row.last_update)
+    } else if account.has_row {
+        load_row(deps.storage, graph_name, uid)?.map(|row| row.last_update)
+    } else {
+        None
+    };
+    Ok(PeerInfo {
         uid,
         address: peer.address,
         endpoint: peer.endpoint,
-        stake: peer.stake,
-        rank: peer.rank.into(),
-        trust: peer.trust.into(),
-        consensus: peer.consensus.into(),
-        incentive: peer.incentive.into(),
-        dividends: peer.dividends.into(),
-        last_paid: peer.last_paid,
+        stake: Uint128::new(account.stake),
+        rank: results.as_ref().map_or(Decimal::ZERO, |r| r.rank).into(),
+        trust: trust.into(),
+        consensus: results
+            .as_ref()
+            .map_or(Decimal::ZERO, |_| sigmoid(rho * (trust - kappa)))
+            .into(),
+        incentive: results
+            .as_ref()
+            .map_or(Decimal::ZERO, |r| r.incentive)
+            .into(),
+        dividends: results
+            .as_ref()
+            .map_or(Decimal::ZERO, |r| r.dividends)
+            .into(),
+        last_paid: Uint128::new(results.as_ref().map_or(0, |r| r.paid)),
+        results_epoch: results.map(|r| r.epoch),
         registered_at: peer.registered_at,
-        last_update: peer.last_update,
-    }
+        last_update,
+    })
 }
 
-fn load_peer(deps: Deps, graph: &str, uid: u16) -> Result<Peer, ContractError> {
-    load_graph(deps.storage, graph)?;
-    PEERS
-        .may_load(deps.storage, (graph, uid))?
-        .ok_or_else(|| ContractError::UnknownUid {
-            graph: graph.to_string(),
-            uid,
-        })
+fn load_peer(deps: Deps, graph: &str, uid: u16) -> Result<(Graph, Peer), ContractError> {
+    let state = load_graph(deps.storage, graph)?;
+    let peer =
+        PEERS
+            .may_load(deps.storage, (graph, uid))?
+            .ok_or_else(|| ContractError::UnknownUid {
+                graph: graph.to_string(),
+                uid,
+            })?;
+    Ok((state, peer))
+}
+
+/// Peers in uid order with their accounts, reading each ledger chunk once.
+fn peers_with_accounts(
+    deps: Deps,
+    graph_name: &str,
+    graph: &Graph,
+    start_after: Option<u16>,
+    limit: usize,
+) -> Result<Vec<PeerInfo>, ContractError> {
+    let mut chunk: Option<(u16, Vec<Account>)> = None;
+    let mut peers = Vec::new();
+    for item in PEERS
+        .prefix(graph_name)
+        .range(
+            deps.storage,
+            start_after.map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(limit)
+    {
+        let (uid, peer) = item?;
+        let index = uid / LEDGER_CHUNK;
+        if chunk.as_ref().is_none_or(|(loaded, _)| *loaded != index) {
+            chunk = Some((index, load_ledger(deps.storage, graph_name, index)?));
+        }
+        let account = chunk
+            .as_ref()
+            .and_then(|(_, accounts)| accounts.get(usize::from(uid % LEDGER_CHUNK)))
+            .cloned()
+            .unwrap_or_default();
+        peers.push(info(deps, graph_name, graph, uid, peer, &account)?);
+    }
+    Ok(peers)
 }
 
 pub fn config(deps: Deps) -> StdResult<ConfigResponse> {
@@ -73,7 +144,9 @@ pub fn params(deps: Deps, graph: String) -> Result<GraphParams, ContractError> {
 }
 
 pub fn peer(deps: Deps, graph: String, uid: u16) -> Result<PeerInfo, ContractError> {
-    Ok(info(uid, load_peer(deps, &graph, uid)?))
+    let (state, peer) = load_peer(deps, &graph, uid)?;
+    let account = load_account(deps.storage, &graph, uid)?;
+    info(deps, &graph, &state, uid, peer, &account)
 }
 
 pub fn peer_by_address(
@@ -82,9 +155,10 @@ pub fn peer_by_address(
     address: String,
 ) -> Result<PeerInfo, ContractError> {
     let address = deps.api.addr_validate(&address)?;
-    load_graph(deps.storage, &graph)?;
+    let state = load_graph(deps.storage, &graph)?;
     let (uid, peer) = load_own_peer(deps.storage, &graph, &address)?;
-    Ok(info(uid, peer))
+    let account = load_account(deps.storage, &graph, uid)?;
+    info(deps, &graph, &state, uid, peer, &account)
 }
 
 pub fn metagraph(
@@ -93,18 +167,8 @@ pub fn metagraph(
     start_after: Option<u16>,
     limit: Option<u32>,
 ) -> Result<MetagraphResponse, ContractError> {
-    load_graph(deps.storage, &graph)?;
-    let peers = PEERS
-        .prefix(&graph)
-        .range(
-            deps.storage,
-            start_after.map(Bound::exclusive),
-            None,
-            Order::Ascending,
-        )
-        .take(page_size(limit))
-        .map(|item| item.map(|(uid, peer)| info(uid, peer)))
-        .collect::<StdResult<_>>()?;
+    let state = load_graph(deps.storage, &graph)?;
+    let peers = peers_with_accounts(deps, &graph, &state, start_after, page_size(limit))?;
     Ok(MetagraphResponse { peers })
 }
 
@@ -114,34 +178,43 @@ pub fn ranking(
     graph: String,
     limit: Option<u32>,
 ) -> Result<MetagraphResponse, ContractError> {
-    load_graph(deps.storage, &graph)?;
-    let mut peers: Vec<PeerInfo> = PEERS
-        .prefix(&graph)
-        .range(deps.storage, None, None, Order::Ascending)
-        .map(|item| item.map(|(uid, peer)| info(uid, peer)))
-        .collect::<StdResult<_>>()?;
+    let state = load_graph(deps.storage, &graph)?;
+    let mut peers = peers_with_accounts(deps, &graph, &state, None, usize::MAX)?;
     peers.sort_by(|a, b| b.incentive.cmp(&a.incentive).then(a.uid.cmp(&b.uid)));
     peers.truncate(page_size(limit));
     Ok(MetagraphResponse { peers })
 }
 
 pub fn weights(deps: Deps, graph: String, uid: u16) -> Result<WeightsResponse, ContractError> {
-    let peer = load_peer(deps, &graph, uid)?;
-    let row = WEIGHTS.may_load(deps.storage, (&graph, uid))?;
+    load_peer(deps, &graph, uid)?;
+    let row = load_row(deps.storage, &graph, uid)?.unwrap_or_default();
+    let pending = load_pending(deps.storage, &graph, uid)?;
     Ok(WeightsResponse {
         uid,
-        weights: row.map_or(Ok(vec![]), |row| unpack_weights(&row))?,
-        last_update: peer.last_update,
+        last_update: (!row.weights.is_empty()).then_some(row.last_update),
+        weights: row.weights,
+        pending: pending.map(|row| row.weights),
     })
 }
 
+/// The bond values `b_ij` after the last finished epoch, evaluated from
+/// their factored form.
 pub fn bonds(deps: Deps, graph: String, uid: u16) -> Result<BondsResponse, ContractError> {
-    load_peer(deps, &graph, uid)?;
-    let row = BONDS.may_load(deps.storage, (&graph, uid))?;
+    let (state, _) = load_peer(deps, &graph, uid)?;
+    let account = load_account(deps.storage, &graph, uid)?;
+    let row = load_row(deps.storage, &graph, uid)?.unwrap_or_default();
+    let targets = row
+        .weights
+        .iter()
+        .map(|(j, _)| *j)
+        .chain(row.base.iter().map(|(j, _)| *j));
+    let registered = load_registry_for(deps.storage, &graph, state.peers, targets)?;
+    let bonds = row
+        .bonds(&account)
+        .values(row.last_update, &row.weights, &registered);
     Ok(BondsResponse {
         uid,
-        bonds: row
-            .map_or(Ok(vec![]), |row| unpack_bonds(&row))?
+        bonds: bonds
             .into_iter()
             .map(|(uid, bond)| (uid, bond.into()))
             .collect(),
@@ -160,6 +233,17 @@ pub fn epoch_state(deps: Deps, graph: String) -> Result<EpochStateResponse, Cont
         peers: u16::try_from(state.peers).unwrap_or(u16::MAX),
         total_stake: state.total_stake,
         reward_pool: state.reward_pool,
+        in_progress: state.run.map(|run| EpochProgress {
+            block: run.block,
+            phase: match run.phase {
+                Phase::Absorb => "absorb",
+                Phase::Pay => "pay",
+            }
+            .to_string(),
+            next_uid: run.next_uid,
+            peers: run.peers,
+            pages: run.pages,
+        }),
         graph,
     })
 }

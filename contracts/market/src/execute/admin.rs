@@ -67,6 +67,12 @@ pub fn update_params(
     ensure_admin(&CONFIG.load(deps.storage)?, &info)?;
     params.validate()?;
     let mut graph = load_graph(deps.storage, &graph_name)?;
+    if graph.run.is_some() {
+        return Err(ContractError::EpochInProgress {
+            graph: graph_name,
+            action: "update_params",
+        });
+    }
     if params.max_peers < graph.peers {
         return Err(ContractError::InvalidParams {
             name: "max_peers".to_string(),

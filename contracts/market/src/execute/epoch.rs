@@ -1,88 +1,442 @@
-//! The epoch message: loads the graph, runs `agora_mechanism::epoch` (SPEC
-//! §3, §6) and writes its results back.
+//! The epoch message (SPEC §3, §6), run in pages.
+//!
+//! An epoch is the mechanism's passes over the graph's uids
+//! ([`agora_mechanism::Epoch`]): every row is absorbed into column sums,
+//! the columns are settled, then every uid is paid. `epoch { graph,
+//! max_rows }` handles at most `max_rows` uids (absorbed or paid) and
+//! stores a cursor in the graph; the next `epoch` message continues where
+//! it stopped and the last one pays out the rest and closes the epoch. With
+//! `max_rows: None` the whole epoch runs in one transaction. Pages run the
+//! same functions in the same order as one transaction would, so the
+//! result is identical to the token.
+//!
+//! **While pages run** (SPEC §3 says what an epoch reads; this is when):
+//! the epoch reads each peer's stake and row *as they were when its first
+//! page ran*. A `stake`/`unstake` in between moves tokens at once, but the
+//! running epoch still counts the stake it started with (kept in the
+//! account); a `set_weights` for a uid the epoch has not yet paid is held
+//! as pending and replaces the row when that uid is paid. Both therefore
+//! count from the next epoch. Peers registering meanwhile join the next
+//! epoch; registrations that would prune, and `update_params`, wait until
+//! the epoch closes. Queries show the last finished epoch's results.
 
-use agora_mechanism::{EpochInput, PeerState};
-use cosmwasm_std::{DepsMut, Env, Order, Response, Uint128};
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+
+use agora_mechanism::{
+    Bonds, Columns, Decimal, Epoch, EpochParams, MechanismError, Settlement, step_bonds,
+    visible_vote_sum,
+};
+use cosmwasm_std::{Binary, DepsMut, Env, Response, StdError, StdResult, Storage, Uint128};
 
 use super::load_graph;
 use crate::ContractError;
-use crate::rows::{pack_bonds, unpack_bonds, unpack_weights};
-use crate::state::{BONDS, GRAPHS, PEERS, Peer, WEIGHTS};
+use crate::codec::{Reader, Writer};
+use crate::state::{
+    Account, COLUMNS_CHUNK, EPOCH_COLUMNS, EpochRun, GRAPHS, Graph, LEDGER_CHUNK, PENDING_ROWS,
+    Phase, ROWS, Results, RowRecord, load_ledger, load_pending, load_registry, load_row,
+    save_ledger,
+};
 
-/// Anyone may run a graph's epoch once `epoch_length` blocks have passed
-/// since the previous one. Payouts are added to bonded stake; the rounding
-/// remainder stays in the reward pool, so no token is created or lost.
-pub fn epoch(deps: DepsMut, env: Env, graph_name: String) -> Result<Response, ContractError> {
-    let mut graph = load_graph(deps.storage, &graph_name)?;
+/// Anyone may start a graph's epoch once `epoch_length` blocks have passed
+/// since the previous one, and anyone may run its next page. Payouts are
+/// added to bonded stake; the rounding remainder stays in the reward pool,
+/// so no token is created or lost.
+pub fn epoch(
+    deps: DepsMut,
+    env: Env,
+    graph_name: String,
+    max_rows: Option<u32>,
+) -> Result<Response, ContractError> {
+    if max_rows == Some(0) {
+        return Err(ContractError::EmptyPage);
+    }
+    let storage = deps.storage;
+    let mut graph = load_graph(storage, &graph_name)?;
     let block = env.block.height;
-    if block < graph.next_due_block() {
-        return Err(ContractError::EpochNotDue {
-            graph: graph_name,
-            next_due: graph.next_due_block(),
-        });
-    }
-
-    let peers: Vec<(u16, Peer)> = PEERS
-        .prefix(&graph_name)
-        .range(deps.storage, None, None, Order::Ascending)
-        .collect::<Result<_, _>>()?;
-    let mut states = Vec::with_capacity(peers.len());
-    for (uid, peer) in &peers {
-        let weights = WEIGHTS.may_load(deps.storage, (&graph_name, *uid))?;
-        let bonds = BONDS.may_load(deps.storage, (&graph_name, *uid))?;
-        states.push(PeerState {
-            stake: peer.stake.u128(),
-            registered_at: peer.registered_at,
-            last_update: peer.last_update.unwrap_or(0),
-            weights: weights.map_or(Ok(vec![]), |row| unpack_weights(&row))?,
-            bonds: bonds.map_or(Ok(vec![]), |row| unpack_bonds(&row))?,
-        });
-    }
+    let mut run = match graph.run.take() {
+        Some(run) => run,
+        None if block < graph.next_due_block() => {
+            return Err(ContractError::EpochNotDue {
+                graph: graph_name,
+                next_due: graph.next_due_block(),
+            });
+        }
+        None => EpochRun {
+            block,
+            peers: graph.peers,
+            total_stake: graph.total_stake,
+            phase: Phase::Absorb,
+            next_uid: 0,
+            pages: 0,
+            rank_consensus_total: Default::default(),
+            emission: Uint128::zero(),
+            emitted: Uint128::zero(),
+            loss: Default::default(),
+            k_after: graph.k,
+        },
+    };
+    run.pages += 1;
+    let page = run.pages;
     let params = graph.params.epoch_params();
-    let out = agora_mechanism::epoch(&EpochInput {
+    let mut page_run = PageRun {
+        graph_name: &graph_name,
         params: &params,
-        block,
-        last_epoch_block: graph.last_epoch_block,
-        k: graph.k,
-        reward_pool: graph.reward_pool.u128(),
-        peers: &states,
-    })?;
+        budget: max_rows.unwrap_or(u32::MAX),
+        ledger: Ledger::default(),
+        rows: BTreeMap::new(),
+        registered: load_registry(storage, &graph_name, run.peers)?,
+    };
+    let first_uid = run.next_uid;
+    let first_phase = run.phase;
 
-    for (index, (uid, mut peer)) in peers.into_iter().enumerate() {
-        peer.stake = Uint128::new(out.stake_after[index]);
-        peer.rank = out.rank[index];
-        peer.trust = out.trust[index];
-        peer.consensus = out.consensus[index];
-        peer.incentive = out.incentive[index];
-        peer.dividends = out.dividends[index];
-        peer.last_paid = Uint128::new(out.paid[index]);
-        PEERS.save(deps.storage, (&graph_name, uid), &peer)?;
-        let (old, new) = (&states[index].bonds, &out.bonds[index]);
-        if new.is_empty() {
-            if !old.is_empty() {
-                BONDS.remove(deps.storage, (&graph_name, uid));
+    let settled = if run.phase == Phase::Absorb {
+        page_run.absorb(storage, &graph, &mut run)?
+    } else {
+        None
+    };
+    let mut paid_here = Uint128::zero();
+    if run.phase == Phase::Pay {
+        paid_here = page_run.pay(storage, &mut graph, &mut run, settled)?;
+    }
+    page_run.ledger.flush(storage, &graph_name)?;
+
+    let finished = run.phase == Phase::Pay && run.next_uid == run.peers;
+    let mut response = Response::new()
+        .add_attribute("action", "epoch")
+        .add_attribute("graph", &graph_name)
+        .add_attribute("epoch", graph.epoch.to_string())
+        .add_attribute("page", page.to_string())
+        .add_attribute(
+            "from",
+            format!("{first_phase:?}:{first_uid}").to_lowercase(),
+        )
+        .add_attribute(
+            "to",
+            format!("{:?}:{}", run.phase, run.next_uid).to_lowercase(),
+        )
+        .add_attribute("paid", paid_here)
+        .add_attribute("finished", finished.to_string());
+    if finished {
+        if run.pages > 1 {
+            remove_columns(storage, &graph_name, run.peers);
+        }
+        let emission = run.emission;
+        graph.k = run.k_after;
+        graph.last_loss = run.loss;
+        graph.last_emitted = run.emitted;
+        graph.last_rho_kappa = (params.rho, params.kappa);
+        graph.last_epoch_block = run.block;
+        graph.epoch += 1;
+        response = response
+            .add_attribute("emitted", run.emitted)
+            .add_attribute("remainder", emission - run.emitted)
+            .add_attribute("loss", run.loss.normalize().to_string())
+            .add_attribute("k", graph.k.to_string());
+    } else {
+        graph.run = Some(run);
+    }
+    GRAPHS.save(storage, &graph_name, &graph)?;
+    Ok(response.add_attribute("reward_pool", graph.reward_pool))
+}
+
+/// What one page holds in memory.
+struct PageRun<'a> {
+    graph_name: &'a str,
+    params: &'a EpochParams,
+    /// Uids this page may still handle.
+    budget: u32,
+    ledger: Ledger,
+    /// Rows read by this page's absorb pass, reused by its pay pass.
+    rows: BTreeMap<u16, RowRecord>,
+    registered: Vec<u64>,
+}
+
+impl PageRun<'_> {
+    fn absorb(
+        &mut self,
+        storage: &mut dyn Storage,
+        graph: &Graph,
+        run: &mut EpochRun,
+    ) -> Result<Option<Settlement>, ContractError> {
+        let columns = if run.next_uid == 0 {
+            Columns::new(run.peers as usize)
+        } else {
+            let (rank, trust_stake, bond_total) =
+                load_columns(storage, self.graph_name, run.peers)?;
+            Columns {
+                rank,
+                trust_stake,
+                bond_total,
             }
-        } else if old != new {
-            BONDS.save(deps.storage, (&graph_name, uid), &pack_bonds(new))?;
+        };
+        let mut pass = Epoch::resume(
+            self.params,
+            run.block,
+            graph.last_epoch_block,
+            run.total_stake.u128(),
+            self.registered.clone(),
+            columns,
+            run.next_uid as usize,
+        )?;
+        while run.next_uid < run.peers && self.budget > 0 {
+            let uid = run.next_uid as u16;
+            let account = self.ledger.get(storage, self.graph_name, uid)?.clone();
+            if account.has_row {
+                let row = must_load_row(storage, self.graph_name, uid)?;
+                pass.absorb_row(
+                    uid,
+                    account.stake_in_epoch(graph.epoch),
+                    row.last_update,
+                    &row.weights,
+                    &row.bonds(&account),
+                )?;
+                self.rows.insert(uid, row);
+            }
+            run.next_uid += 1;
+            self.budget -= 1;
+        }
+        if run.next_uid < run.peers {
+            save_columns(
+                storage,
+                self.graph_name,
+                &pass.columns.rank,
+                &pass.columns.trust_stake,
+                &pass.columns.bond_total,
+            )?;
+            return Ok(None);
+        }
+        let settlement = pass.settle(graph.reward_pool.u128(), graph.k)?;
+        run.phase = Phase::Pay;
+        run.next_uid = 0;
+        run.rank_consensus_total = settlement.rank_consensus_total;
+        run.emission = Uint128::new(settlement.emission);
+        run.loss = settlement.loss;
+        run.k_after = settlement.k_after;
+        Ok(Some(settlement))
+    }
+
+    /// Pays uids from the cursor on; returns what this page paid.
+    fn pay(
+        &mut self,
+        storage: &mut dyn Storage,
+        graph: &mut Graph,
+        run: &mut EpochRun,
+        settled: Option<Settlement>,
+    ) -> Result<Uint128, ContractError> {
+        let fresh = settled.is_some();
+        let mut settlement = match settled {
+            Some(settlement) => settlement,
+            None => {
+                let (rank, trust_stake, dividend_per_bond) =
+                    load_columns(storage, self.graph_name, run.peers)?;
+                Settlement {
+                    params: self.params.clone(),
+                    registered_at: self.registered.clone(),
+                    total_stake: run.total_stake.u128(),
+                    rank,
+                    trust_stake,
+                    dividend_per_bond,
+                    consensus: Vec::new(),
+                    rank_consensus_total: run.rank_consensus_total,
+                    emission: run.emission.u128(),
+                    emitted: run.emitted.u128(),
+                    loss: run.loss,
+                    k_after: run.k_after,
+                    next_uid: run.next_uid as usize,
+                }
+            }
+        };
+        let finishes_here = run.peers - run.next_uid <= self.budget;
+        let mut paid_here = 0u128;
+        while run.next_uid < run.peers && self.budget > 0 {
+            let uid = run.next_uid as u16;
+            let mut account = self.ledger.get(storage, self.graph_name, uid)?.clone();
+            let mut row = match (account.has_row, self.rows.remove(&uid)) {
+                (false, _) => None,
+                (true, Some(row)) => Some(row),
+                (true, None) => Some(must_load_row(storage, self.graph_name, uid)?),
+            };
+            let stake = account.stake_in_epoch(graph.epoch);
+            let (last_update, weights, bonds) = match &row {
+                Some(row) => (row.last_update, row.weights.as_slice(), row.bonds(&account)),
+                None => (0, &[][..], Bonds::default()),
+            };
+            let bonds = step_bonds(
+                self.params,
+                run.block,
+                graph.last_epoch_block,
+                run.total_stake.u128(),
+                &self.registered,
+                stake,
+                last_update,
+                weights,
+                &bonds,
+            )?;
+            let payout = settlement.pay(uid, stake, last_update, weights, &bonds)?;
+            let mut bonds = bonds;
+            let mut row_changed = false;
+            if account.has_pending {
+                // The row sent during this epoch replaces the old one now.
+                let mut pending = load_pending(storage, self.graph_name, uid)?
+                    .ok_or_else(|| StdError::msg("pending row flagged but missing"))?;
+                bonds = bonds.rebase(
+                    last_update,
+                    weights,
+                    &self.registered,
+                    run.block,
+                    visible_vote_sum(pending.last_update, &pending.weights, &self.registered),
+                );
+                PENDING_ROWS.remove(storage, (self.graph_name, uid));
+                account.has_pending = false;
+                account.has_row = true;
+                pending.set_bonds(bonds.clone());
+                row = Some(pending);
+                row_changed = true;
+            }
+            account.bond_scale = bonds.scale;
+            account.bond_accum = bonds.accum;
+            if let Some(mut row) = row
+                && (row.set_bonds(bonds) || row_changed)
+            {
+                ROWS.save(storage, (self.graph_name, uid), &row.encode())?;
+            }
+            account.stake =
+                account
+                    .stake
+                    .checked_add(payout.paid)
+                    .ok_or(ContractError::Mechanism(MechanismError::StakeOverflow {
+                        uid,
+                    }))?;
+            account.epoch_stake = None;
+            let results = Results {
+                epoch: graph.epoch,
+                rank: payout.rank,
+                trust: payout.trust,
+                incentive: payout.incentive,
+                dividends: payout.dividends,
+                paid: payout.paid,
+            };
+            account.previous = if finishes_here {
+                None
+            } else {
+                account.finished_results(graph.epoch).cloned()
+            };
+            account.results = Some(results);
+            *self.ledger.get(storage, self.graph_name, uid)? = account;
+            self.ledger.touch(uid);
+            paid_here += payout.paid;
+            run.next_uid += 1;
+            self.budget -= 1;
+        }
+        run.emitted = Uint128::new(settlement.emitted);
+        let paid_here = Uint128::new(paid_here);
+        graph.total_stake += paid_here;
+        graph.reward_pool -= paid_here;
+        if run.next_uid == run.peers {
+            settlement.finish()?;
+        } else if fresh {
+            save_columns(
+                storage,
+                self.graph_name,
+                &settlement.rank,
+                &settlement.trust_stake,
+                &settlement.dividend_per_bond,
+            )?;
+        }
+        Ok(paid_here)
+    }
+}
+
+fn must_load_row(storage: &dyn Storage, graph: &str, uid: u16) -> StdResult<RowRecord> {
+    load_row(storage, graph, uid)?.ok_or_else(|| StdError::msg("row flagged but missing"))
+}
+
+/// Ledger chunks read by a page, written back once at its end.
+#[derive(Default)]
+struct Ledger {
+    chunks: BTreeMap<u16, (Vec<Account>, bool)>,
+}
+
+impl Ledger {
+    fn get(&mut self, storage: &dyn Storage, graph: &str, uid: u16) -> StdResult<&mut Account> {
+        let chunk = uid / LEDGER_CHUNK;
+        let (accounts, _) = match self.chunks.entry(chunk) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert((load_ledger(storage, graph, chunk)?, false)),
+        };
+        let index = usize::from(uid % LEDGER_CHUNK);
+        if accounts.len() <= index {
+            accounts.resize(index + 1, Account::default());
+        }
+        Ok(&mut accounts[index])
+    }
+
+    fn touch(&mut self, uid: u16) {
+        if let Some((_, dirty)) = self.chunks.get_mut(&(uid / LEDGER_CHUNK)) {
+            *dirty = true;
         }
     }
-    let emitted = Uint128::new(out.emitted);
-    graph.total_stake += emitted;
-    graph.reward_pool -= emitted;
-    graph.k = out.k_after;
-    graph.last_loss = out.loss;
-    graph.last_emitted = emitted;
-    graph.last_epoch_block = block;
-    graph.epoch += 1;
-    GRAPHS.save(deps.storage, &graph_name, &graph)?;
 
-    Ok(Response::new()
-        .add_attribute("action", "epoch")
-        .add_attribute("graph", graph_name)
-        .add_attribute("epoch", graph.epoch.to_string())
-        .add_attribute("emitted", emitted)
-        .add_attribute("remainder", (out.emission - out.emitted).to_string())
-        .add_attribute("loss", out.loss.normalize().to_string())
-        .add_attribute("k", graph.k.to_string())
-        .add_attribute("reward_pool", graph.reward_pool))
+    fn flush(self, storage: &mut dyn Storage, graph: &str) -> StdResult<()> {
+        for (chunk, (accounts, dirty)) in self.chunks {
+            if dirty {
+                save_ledger(storage, graph, chunk, &accounts)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Three columns per uid: rank, trust in tokens, and either the bond
+/// column sums (absorb) or the dividend per bond (pay); stored in pieces of
+/// [`COLUMNS_CHUNK`] uids, since a chain caps one value at 128 KiB.
+fn save_columns(
+    storage: &mut dyn Storage,
+    graph: &str,
+    rank: &[Decimal],
+    trust_stake: &[u128],
+    third: &[Decimal],
+) -> StdResult<()> {
+    let chunk = usize::from(COLUMNS_CHUNK);
+    for (index, start) in (0..rank.len()).step_by(chunk).enumerate() {
+        let end = (start + chunk).min(rank.len());
+        let mut w = Writer::with_capacity((end - start) * 32);
+        for uid in start..end {
+            w.decimal(rank[uid]);
+            w.amount(trust_stake[uid]);
+            w.decimal(third[uid]);
+        }
+        EPOCH_COLUMNS.save(storage, (graph, index as u16), &Binary::new(w.into_bytes()))?;
+    }
+    Ok(())
+}
+
+fn remove_columns(storage: &mut dyn Storage, graph: &str, peers: u32) {
+    for index in 0..peers.div_ceil(u32::from(COLUMNS_CHUNK)) {
+        EPOCH_COLUMNS.remove(storage, (graph, index as u16));
+    }
+}
+
+type ColumnTriple = (Vec<Decimal>, Vec<u128>, Vec<Decimal>);
+
+fn load_columns(storage: &dyn Storage, graph: &str, peers: u32) -> StdResult<ColumnTriple> {
+    let peers = peers as usize;
+    let (mut rank, mut trust_stake, mut third) = (
+        Vec::with_capacity(peers),
+        Vec::with_capacity(peers),
+        Vec::with_capacity(peers),
+    );
+    let chunk = usize::from(COLUMNS_CHUNK);
+    for (index, start) in (0..peers).step_by(chunk).enumerate() {
+        let bytes = EPOCH_COLUMNS.load(storage, (graph, index as u16))?;
+        let mut r = Reader::new(&bytes, "epoch columns");
+        for _ in start..(start + chunk).min(peers) {
+            rank.push(r.decimal()?);
+            trust_stake.push(r.amount()?);
+            third.push(r.decimal()?);
+        }
+        r.end()?;
+    }
+    Ok((rank, trust_stake, third))
 }

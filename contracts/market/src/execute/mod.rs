@@ -18,18 +18,26 @@ pub(crate) fn load_graph(storage: &dyn Storage, graph: &str) -> Result<Graph, Co
         })
 }
 
+/// The sender's uid in `graph`.
+pub(crate) fn own_uid(
+    storage: &dyn Storage,
+    graph: &str,
+    address: &Addr,
+) -> Result<u16, ContractError> {
+    UIDS.may_load(storage, (graph, address))?
+        .ok_or_else(|| ContractError::NotRegistered {
+            address: address.to_string(),
+            graph: graph.to_string(),
+        })
+}
+
 /// The sender's uid and peer record in `graph`.
 pub(crate) fn load_own_peer(
     storage: &dyn Storage,
     graph: &str,
     address: &Addr,
 ) -> Result<(u16, Peer), ContractError> {
-    let uid =
-        UIDS.may_load(storage, (graph, address))?
-            .ok_or_else(|| ContractError::NotRegistered {
-                address: address.to_string(),
-                graph: graph.to_string(),
-            })?;
+    let uid = own_uid(storage, graph, address)?;
     Ok((uid, PEERS.load(storage, (graph, uid))?))
 }
 

@@ -1,13 +1,18 @@
 //! Registration, endpoints and weight rows (SPEC §4, §7).
 
-use cosmwasm_std::{Coin, DepsMut, Env, MessageInfo, Order, Response, Storage};
+use cosmwasm_std::{Coin, DepsMut, Env, MessageInfo, Order, Response, Storage, Uint128};
 use rust_decimal::Decimal;
 
-use super::{load_graph, load_own_peer};
+use agora_mechanism::visible_vote_sum;
+
+use super::{load_graph, load_own_peer, own_uid};
 use crate::ContractError;
 use crate::execute::stake::add_claim;
-use crate::rows::pack_weights;
-use crate::state::{BONDS, CONFIG, GRAPHS, Graph, PEERS, Peer, UIDS, WEIGHTS};
+use crate::state::{
+    Account, CONFIG, GRAPHS, Graph, LEDGER_CHUNK, PEERS, PENDING_ROWS, Peer, ROWS, RowRecord, UIDS,
+    load_account, load_ledger, load_pending, load_registry_for, load_row, set_registered,
+    update_account,
+};
 
 const MAX_ENDPOINT_LEN: usize = 256;
 
@@ -68,20 +73,33 @@ pub fn register(
         graph.peers += 1;
         (graph.peers - 1) as u16
     } else {
+        if graph.run.is_some() {
+            return Err(ContractError::EpochInProgress {
+                graph: graph_name,
+                action: "registration into a full graph",
+            });
+        }
         let (uid, pruned) = weakest_prunable(deps.storage, &graph_name, &graph, block)?;
-        prune(deps.storage, &graph_name, &mut graph, uid, &pruned, block)?;
+        let stake = prune(deps.storage, &graph_name, &mut graph, uid, &pruned, block)?;
         response = response
             .add_attribute("pruned_uid", uid.to_string())
             .add_attribute("pruned_address", pruned.address.as_str())
-            .add_attribute("pruned_stake", pruned.stake);
+            .add_attribute("pruned_stake", stake.to_string());
         uid
     };
     graph.reward_pool += fee;
     PEERS.save(
         deps.storage,
         (&graph_name, uid),
-        &Peer::new(info.sender.clone(), endpoint.clone(), block),
+        &Peer {
+            address: info.sender.clone(),
+            endpoint: endpoint.clone(),
+            registered_at: block,
+        },
     )?;
+    // No account is written: a missing one is empty, and `prune` reset
+    // a recycled uid's.
+    set_registered(deps.storage, &graph_name, uid, block)?;
     UIDS.save(deps.storage, (&graph_name, &info.sender), &uid)?;
     GRAPHS.save(deps.storage, &graph_name, &graph)?;
     Ok(response
@@ -93,41 +111,52 @@ pub fn register(
         .add_attribute("fee", fee))
 }
 
-/// The peer with the lowest incentive whose immunity has ended; ties go
-/// to the oldest registration, then the lowest uid.
+/// The peer with the lowest incentive in the last finished epoch whose
+/// immunity has ended; ties go to the oldest registration, then the lowest
+/// uid.
 fn weakest_prunable(
     storage: &dyn Storage,
     graph_name: &str,
     graph: &Graph,
     block: u64,
 ) -> Result<(u16, Peer), ContractError> {
-    let mut weakest: Option<(u16, Peer)> = None;
+    let mut weakest: Option<(u16, Peer, Decimal)> = None;
+    let mut accounts: Vec<Account> = Vec::new();
     for item in PEERS
         .prefix(graph_name)
         .range(storage, None, None, Order::Ascending)
     {
         let (uid, peer) = item?;
+        if uid % LEDGER_CHUNK == 0 {
+            accounts = load_ledger(storage, graph_name, uid / LEDGER_CHUNK)?;
+        }
         if block.saturating_sub(peer.registered_at) < graph.params.immunity_period {
             continue;
         }
+        let incentive = accounts
+            .get(usize::from(uid % LEDGER_CHUNK))
+            .and_then(|account| account.finished_results(graph.epoch))
+            .map_or(Decimal::ZERO, |results| results.incentive);
         let weaker = match &weakest {
             None => true,
-            Some((_, current)) => {
-                (peer.incentive, peer.registered_at) < (current.incentive, current.registered_at)
+            Some((_, current, current_incentive)) => {
+                (incentive, peer.registered_at) < (*current_incentive, current.registered_at)
             }
         };
         if weaker {
-            weakest = Some((uid, peer));
+            weakest = Some((uid, peer, incentive));
         }
     }
+    let weakest = weakest.map(|(uid, peer, _)| (uid, peer));
     weakest.ok_or_else(|| ContractError::GraphFull {
         graph: graph_name.to_string(),
     })
 }
 
-/// Frees `uid`: its stake becomes a claim for its owner, its row and bonds
-/// go. Other rows' votes and bonds toward the uid are dropped by the epoch
-/// (SPEC §3 steps 2 and 7), since the next owner registers later.
+/// Frees `uid`: its stake becomes a claim for its owner, its row, bonds
+/// and results go. Other rows' votes and bonds toward the uid are dropped
+/// by the epoch (SPEC §3 steps 2 and 7), since the next owner registers
+/// later. Returns the stake moved into the claim.
 fn prune(
     storage: &mut dyn Storage,
     graph_name: &str,
@@ -135,20 +164,23 @@ fn prune(
     uid: u16,
     pruned: &Peer,
     block: u64,
-) -> Result<(), ContractError> {
-    if !pruned.stake.is_zero() {
-        graph.total_stake -= pruned.stake;
+) -> Result<Uint128, ContractError> {
+    let old = update_account(storage, graph_name, uid, std::mem::take)?;
+    let stake = Uint128::new(old.stake);
+    if !stake.is_zero() {
+        graph.total_stake -= stake;
         add_claim(
             storage,
             &pruned.address,
-            pruned.stake,
+            stake,
             block + graph.params.unbonding_period,
         )?;
     }
     UIDS.remove(storage, (graph_name, &pruned.address));
-    WEIGHTS.remove(storage, (graph_name, uid));
-    BONDS.remove(storage, (graph_name, uid));
-    Ok(())
+    if old.has_row {
+        ROWS.remove(storage, (graph_name, uid));
+    }
+    Ok(stake)
 }
 
 pub fn serve(
@@ -180,27 +212,74 @@ pub fn set_weights(
 ) -> Result<Response, ContractError> {
     cw_utils::nonpayable(&info)?;
     let graph = load_graph(deps.storage, &graph_name)?;
-    let (own_uid, mut peer) = load_own_peer(deps.storage, &graph_name, &info.sender)?;
+    let own_uid = own_uid(deps.storage, &graph_name, &info.sender)?;
     check_row(&graph_name, &graph, own_uid, &mut weights)?;
     let block = env.block.height;
-    if let Some(last) = peer.last_update {
+    let mut account = load_account(deps.storage, &graph_name, own_uid)?;
+    let row = if account.has_row {
+        load_row(deps.storage, &graph_name, own_uid)?
+    } else {
+        None
+    };
+    let pending = if account.has_pending {
+        load_pending(deps.storage, &graph_name, own_uid)?
+    } else {
+        None
+    };
+    if let Some(last) = pending.as_ref().or(row.as_ref()).map(|r| r.last_update) {
         let next_allowed = last.saturating_add(graph.params.weights_rate_limit);
         if block < next_allowed {
             return Err(ContractError::RateLimited { next_allowed });
         }
     }
-    WEIGHTS.save(
-        deps.storage,
-        (&graph_name, own_uid),
-        &pack_weights(&weights),
-    )?;
-    peer.last_update = Some(block);
-    PEERS.save(deps.storage, (&graph_name, own_uid), &peer)?;
+    let mut new_row = RowRecord {
+        last_update: block,
+        weights,
+        ..RowRecord::default()
+    };
+    let entries = new_row.weights.len();
+    if graph.epoch_still_needs(own_uid) {
+        // The running epoch still reads the old row: this one waits until
+        // the epoch pays this uid (`execute::epoch`).
+        PENDING_ROWS.save(deps.storage, (&graph_name, own_uid), &new_row.encode())?;
+        if !account.has_pending {
+            update_account(deps.storage, &graph_name, own_uid, |a| a.has_pending = true)?;
+        }
+    } else {
+        // Rebase the bonds on their current values (SPEC §3 step 7 with the
+        // row about to change); the epoch then moves only two scalars.
+        let old = row.unwrap_or_default();
+        let targets = old
+            .weights
+            .iter()
+            .map(|(uid, _)| *uid)
+            .chain(old.base.iter().map(|(uid, _)| *uid))
+            .chain(new_row.weights.iter().map(|(uid, _)| *uid));
+        let registered = load_registry_for(deps.storage, &graph_name, graph.peers, targets)?;
+        let last_epoch_block = graph
+            .run
+            .as_ref()
+            .map_or(graph.last_epoch_block, |run| run.block);
+        let bonds = old.bonds(&account).rebase(
+            old.last_update,
+            &old.weights,
+            &registered,
+            last_epoch_block,
+            visible_vote_sum(block, &new_row.weights, &registered),
+        );
+        account.bond_scale = bonds.scale;
+        account.bond_accum = bonds.accum;
+        new_row.set_bonds(bonds);
+        ROWS.save(deps.storage, (&graph_name, own_uid), &new_row.encode())?;
+        account.has_row = true;
+        update_account(deps.storage, &graph_name, own_uid, |a| *a = account)?;
+    }
     Ok(Response::new()
         .add_attribute("action", "set_weights")
         .add_attribute("graph", graph_name)
         .add_attribute("uid", own_uid.to_string())
-        .add_attribute("entries", weights.len().to_string()))
+        .add_attribute("entries", entries.to_string())
+        .add_attribute("pending", graph.epoch_still_needs(own_uid).to_string()))
 }
 
 /// Validates a row and sorts it by uid (the mechanism's order).

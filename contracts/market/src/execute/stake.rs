@@ -2,9 +2,9 @@
 
 use cosmwasm_std::{Addr, BankMsg, Coin, DepsMut, Env, MessageInfo, Response, Storage, Uint128};
 
-use super::{load_graph, load_own_peer, must_pay};
+use super::{load_graph, must_pay, own_uid};
 use crate::ContractError;
-use crate::state::{CLAIMS, CONFIG, Claim, GRAPHS, PEERS, TOTAL_CLAIMS};
+use crate::state::{CLAIMS, CONFIG, Claim, GRAPHS, TOTAL_CLAIMS, update_account};
 
 pub fn stake(
     deps: DepsMut,
@@ -14,17 +14,20 @@ pub fn stake(
     let denom = CONFIG.load(deps.storage)?.denom;
     let amount = must_pay(&info, &denom)?;
     let mut graph = load_graph(deps.storage, &graph_name)?;
-    let (uid, mut peer) = load_own_peer(deps.storage, &graph_name, &info.sender)?;
-    peer.stake += amount;
+    let uid = own_uid(deps.storage, &graph_name, &info.sender)?;
+    let stake = update_account(deps.storage, &graph_name, uid, |account| {
+        account.hold_epoch_stake(&graph, uid);
+        account.stake += amount.u128();
+        account.stake
+    })?;
     graph.total_stake += amount;
-    PEERS.save(deps.storage, (&graph_name, uid), &peer)?;
     GRAPHS.save(deps.storage, &graph_name, &graph)?;
     Ok(Response::new()
         .add_attribute("action", "stake")
         .add_attribute("graph", graph_name)
         .add_attribute("uid", uid.to_string())
         .add_attribute("amount", amount)
-        .add_attribute("stake", peer.stake))
+        .add_attribute("stake", stake.to_string()))
 }
 
 /// Stake stops counting at once and becomes claimable after
@@ -41,18 +44,22 @@ pub fn unstake(
         return Err(ContractError::ZeroAmount);
     }
     let mut graph = load_graph(deps.storage, &graph_name)?;
-    let (uid, mut peer) = load_own_peer(deps.storage, &graph_name, &info.sender)?;
-    if amount > peer.stake {
-        return Err(ContractError::InsufficientStake {
-            requested: amount,
-            bonded: peer.stake,
-        });
-    }
-    peer.stake -= amount;
+    let uid = own_uid(deps.storage, &graph_name, &info.sender)?;
+    let unstaked = update_account(deps.storage, &graph_name, uid, |account| {
+        if amount.u128() > account.stake {
+            return Err(ContractError::InsufficientStake {
+                requested: amount,
+                bonded: Uint128::new(account.stake),
+            });
+        }
+        account.hold_epoch_stake(&graph, uid);
+        account.stake -= amount.u128();
+        Ok(())
+    })?;
+    unstaked?;
     graph.total_stake -= amount;
     let release_at = env.block.height + graph.params.unbonding_period;
     add_claim(deps.storage, &info.sender, amount, release_at)?;
-    PEERS.save(deps.storage, (&graph_name, uid), &peer)?;
     GRAPHS.save(deps.storage, &graph_name, &graph)?;
     Ok(Response::new()
         .add_attribute("action", "unstake")

@@ -309,6 +309,7 @@ impl Suite {
             "oscar",
             ExecuteMsg::Epoch {
                 graph: graph.to_string(),
+                max_rows: None,
             },
             0,
         )
