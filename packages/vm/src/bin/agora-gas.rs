@@ -1,0 +1,100 @@
+//! `agora-gas`: the gas table of `shared/PERFORMANCE.md`.
+//!
+//! Executes the committed artifact in cosmwasm-vm with SDK storage costs
+//! and prints, per workload, the gas of register, stake, set_weights, one
+//! epoch (all pages, and the largest page) and a metagraph query page.
+
+use std::process::ExitCode;
+
+use agora_vm::workload::{GasRow, REFERENCE_EPOCH_GAS, Workload, measure};
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "agora-gas",
+    about = "Gas of the market contract's messages, measured in the real CosmWasm VM",
+    long_about = "Runs artifacts/agora_market.wasm in cosmwasm-vm 3.0.10 and reports Cosmos SDK gas: \
+                  VM gas / 140,000 plus the SDK's KV costs (read 1000 + 3/byte, write 2000 + 30/byte, \
+                  has/delete 1000, iterator step 30). Build the artifact first: scripts/build-wasm.sh."
+)]
+struct Args {
+    /// Workloads: cybernet-512 and nN (N peers, all staked, 64 entries a row).
+    #[arg(default_values_t = ["cybernet-512".to_string(), "n16".into(), "n64".into(), "n256".into(), "n1024".into(), "n4096".into()])]
+    workloads: Vec<String>,
+    /// Rows per epoch page (the `max_rows` of the epoch message); omit for
+    /// the contract's default.
+    #[arg(long)]
+    page_rows: Option<u32>,
+    /// One JSON object per row instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut table: Vec<GasRow> = Vec::new();
+    for name in &args.workloads {
+        let Some(workload) = Workload::by_name(name) else {
+            eprintln!("unknown workload {name:?}: use cybernet-512 or nN with 2 <= N <= 65536");
+            return ExitCode::from(2);
+        };
+        match measure(&workload, args.page_rows, !args.json) {
+            Ok(rows) => {
+                if !args.json {
+                    print_rows(&rows, table.is_empty());
+                }
+                table.extend(rows);
+            }
+            Err(error) => {
+                eprintln!("{name}: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if args.json {
+        match serde_json::to_string_pretty(&table) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("{error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_rows(rows: &[GasRow], header: bool) {
+    if header {
+        println!(
+            "| {:<12} | {:<26} | {:>12} | {:>10} | {:>12} | {:>8} |",
+            "workload", "message", "storage gas", "VM gas", "total", "vs 16M"
+        );
+        println!(
+            "|{:-<14}|{:-<28}|{:->14}|{:->12}|{:->14}|{:->10}|",
+            "", "", "", "", "", ""
+        );
+    }
+    for row in rows {
+        let ratio = if row.message.starts_with("epoch (") {
+            format!("{:.3}", row.total_gas as f64 / REFERENCE_EPOCH_GAS as f64)
+        } else {
+            String::new()
+        };
+        let row = if row.message == "epoch storage floor" {
+            // The ratio column here: the epoch's storage gas over the floor.
+            let epoch = rows.iter().find(|r| r.message.starts_with("epoch ("));
+            let over = epoch.map_or(0.0, |e| e.storage_gas as f64 / row.storage_gas as f64);
+            println!(
+                "| {:<12} | {:<26} | {:>12} | {:>10} | {:>12} | {:>7.2}x |",
+                row.workload, row.message, row.storage_gas, "", "", over
+            );
+            continue;
+        } else {
+            row
+        };
+        println!(
+            "| {:<12} | {:<26} | {:>12} | {:>10} | {:>12} | {:>8} |",
+            row.workload, row.message, row.storage_gas, row.vm_gas, row.total_gas, ratio
+        );
+    }
+}
