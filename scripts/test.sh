@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The project's test command: formatting, lints, then every test of the
-# workspace (unit, property, multi-test and process tests).
+# The project's test command: formatting, lints, the committed Wasm artifact
+# against a fresh build, then every test of the workspace (unit, property,
+# multi-test, process tests, and the artifact in the real CosmWasm VM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,9 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== artifacts/agora_market.wasm is a fresh build of the source"
+./scripts/build-wasm.sh --check
 
 echo "== cargo test --workspace"
 log=$(mktemp)

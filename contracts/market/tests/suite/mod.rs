@@ -23,6 +23,17 @@ pub const OTHER_DENOM: &str = "uother";
 /// Every named account starts with this much.
 pub const START_BALANCE: u128 = 1_000_000_000_000;
 
+/// The value of attribute `key` of the contract's `wasm` event.
+pub fn wasm_attribute(response: &AppResponse, key: &str) -> Option<String> {
+    response
+        .events
+        .iter()
+        .filter(|event| event.ty == "wasm")
+        .flat_map(|event| &event.attributes)
+        .find(|attribute| attribute.key == key)
+        .map(|attribute| attribute.value.clone())
+}
+
 pub fn market() -> Box<dyn Contract<Empty>> {
     Box::new(ContractWrapper::new(execute, instantiate, query).with_migrate(migrate))
 }
@@ -313,6 +324,36 @@ impl Suite {
             },
             0,
         )
+    }
+
+    /// One page of the graph's epoch: at most `max_rows` uids.
+    pub fn epoch_page(&mut self, graph: &str, max_rows: u32) -> Result<AppResponse, Refusal> {
+        self.execute(
+            "oscar",
+            ExecuteMsg::Epoch {
+                graph: graph.to_string(),
+                max_rows: Some(max_rows),
+            },
+            0,
+        )
+    }
+
+    /// Advances to the graph's next due block and runs its epoch in pages
+    /// of `max_rows`; returns how many pages it took.
+    pub fn run_epoch_paged(&mut self, graph: &str, max_rows: u32) -> u32 {
+        let due = self.epoch_state(graph).next_due_block;
+        if self.height() < due {
+            self.advance_blocks(due - self.height());
+        }
+        let mut pages = 0;
+        loop {
+            let response = self.epoch_page(graph, max_rows).unwrap();
+            pages += 1;
+            if wasm_attribute(&response, "finished").as_deref() == Some("true") {
+                return pages;
+            }
+            self.next_block();
+        }
     }
 
     /// Advances to the graph's next due block and runs its epoch.

@@ -1,0 +1,69 @@
+//! `agora-gas` as a process: the table's rows and their JSON form.
+
+use std::process::Command;
+
+fn agora_gas(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_agora-gas"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn json_rows_carry_every_message_and_add_up() {
+    let out = agora_gas(&["n16", "--page-rows", "8", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let messages: Vec<&str> = rows
+        .iter()
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "register",
+            "stake",
+            "set_weights (15 entries)",
+            "epoch (4 pages)",
+            "epoch, largest page",
+            "epoch storage floor",
+            "metagraph query page"
+        ]
+    );
+    for row in &rows {
+        assert_eq!(row["workload"], "n16");
+        let (storage, vm, total) = (
+            row["storage_gas"].as_u64().unwrap(),
+            row["vm_gas"].as_u64().unwrap(),
+            row["total_gas"].as_u64().unwrap(),
+        );
+        assert_eq!(storage + vm, total);
+        if row["message"] != "epoch storage floor" {
+            assert!(storage > 0 && vm > 0, "{row}");
+        }
+    }
+    let gas = |message: &str| {
+        rows.iter().find(|r| r["message"] == message).unwrap()["total_gas"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(gas("epoch, largest page") < gas("epoch (4 pages)"));
+}
+
+#[test]
+fn the_table_prints_and_bad_workloads_exit_2() {
+    let out = agora_gas(&["n16"]);
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.starts_with("| workload"));
+    assert!(table.contains("| n16          | epoch (1 pages)"));
+    assert!(table.contains("epoch storage floor"));
+
+    let out = agora_gas(&["n1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown workload \"n1\""));
+}
