@@ -14,6 +14,9 @@ const PEERS: [&str; 12] = [
     "oscar",
 ];
 
+/// A row sent by a peer: (sender, [(target, value)]).
+type SentRow = (usize, Vec<(usize, u16)>);
+
 /// A graph to run twice: stakes, rows and row changes between epochs.
 #[derive(Clone, Debug)]
 struct Story {
@@ -21,7 +24,7 @@ struct Story {
     decay: rust_decimal::Decimal,
     stakes: Vec<u128>,
     /// Per epoch, rows sent before it: (sender, [(target, value)]).
-    rows: Vec<Vec<(usize, Vec<(usize, u16)>)>>,
+    rows: Vec<Vec<SentRow>>,
 }
 
 fn story() -> impl Strategy<Value = Story> {
@@ -144,10 +147,10 @@ fn changes(suite: &mut Suite) {
 fn results(peer: &PeerInfo) -> impl PartialEq + std::fmt::Debug {
     (
         peer.stake,
-        peer.rank.clone(),
-        peer.trust.clone(),
-        peer.incentive.clone(),
-        peer.dividends.clone(),
+        peer.rank,
+        peer.trust,
+        peer.incentive,
+        peer.dividends,
         peer.last_paid,
         peer.results_epoch,
     )
@@ -214,11 +217,7 @@ fn changes_between_pages_count_from_the_next_epoch() {
 fn queries_show_the_last_finished_epoch_while_pages_run() {
     let mut suite = four_peers();
     suite.run_epoch(TEXT);
-    let finished: Vec<_> = suite
-        .metagraph(TEXT)
-        .iter()
-        .map(|p| p.incentive.clone())
-        .collect();
+    let finished: Vec<_> = suite.metagraph(TEXT).iter().map(|p| p.incentive).collect();
     assert!(
         suite
             .metagraph(TEXT)
@@ -236,7 +235,7 @@ fn queries_show_the_last_finished_epoch_while_pages_run() {
     assert_eq!((progress.phase.as_str(), progress.next_uid), ("pay", 2));
     let during = suite.metagraph(TEXT);
     assert!(during.iter().all(|p| p.results_epoch == Some(0)));
-    let shown: Vec<_> = during.iter().map(|p| p.incentive.clone()).collect();
+    let shown: Vec<_> = during.iter().map(|p| p.incentive).collect();
     assert_eq!(shown, finished);
 
     suite.epoch_page(TEXT, 6).unwrap();
@@ -244,7 +243,7 @@ fn queries_show_the_last_finished_epoch_while_pages_run() {
     let done = suite.metagraph(TEXT);
     assert!(done.iter().all(|p| p.results_epoch == Some(1)));
     assert_ne!(
-        done.iter().map(|p| p.incentive.clone()).collect::<Vec<_>>(),
+        done.iter().map(|p| p.incentive).collect::<Vec<_>>(),
         finished,
         "dave's new row moved incentive"
     );
