@@ -11,8 +11,9 @@ use crate::msg::{
 };
 use crate::state::Phase;
 use crate::state::{
-    Account, CLAIMS, CONFIG, GRAPHS, Graph, LEDGER_CHUNK, PEERS, Peer, TOTAL_CLAIMS, load_account,
-    load_ledger, load_pending, load_registry_for, load_row,
+    Account, CLAIMS, CONFIG, GRAPHS, Graph, LEDGER_CHUNK, PEERS, Peer, RESULTS_CHUNK, Results,
+    TOTAL_CLAIMS, load_account, load_finished_results, load_ledger, load_pending,
+    load_registry_for, load_row,
 };
 use agora_mechanism::{Decimal, sigmoid};
 
@@ -30,11 +31,10 @@ fn info(
     deps: Deps,
     graph_name: &str,
     graph: &Graph,
-    uid: u16,
-    peer: Peer,
+    (uid, peer): (u16, Peer),
     account: &Account,
+    results: Option<Results>,
 ) -> Result<PeerInfo, ContractError> {
-    let results = account.finished_results(graph.epoch).cloned();
     let (rho, kappa) = graph.last_rho_kappa;
     let trust = results.as_ref().map_or(Decimal::ZERO, |r| r.trust);
     let last_update = if account.has_pending {
@@ -64,7 +64,7 @@ fn info(
             .map_or(Decimal::ZERO, |r| r.dividends)
             .into(),
         last_paid: Uint128::new(results.as_ref().map_or(0, |r| r.paid)),
-        results_epoch: results.map(|r| r.epoch),
+        results_epoch: results.and(graph.epoch.checked_sub(1)),
         registered_at: peer.registered_at,
         last_update,
     })
@@ -90,7 +90,7 @@ fn peers_with_accounts(
     start_after: Option<u16>,
     limit: usize,
 ) -> Result<Vec<PeerInfo>, ContractError> {
-    let mut chunk: Option<(u16, Vec<Account>)> = None;
+    let mut chunk: Option<(u16, Vec<Account>, Vec<Option<Results>>)> = None;
     let mut peers = Vec::new();
     for item in PEERS
         .prefix(graph_name)
@@ -103,16 +103,27 @@ fn peers_with_accounts(
         .take(limit)
     {
         let (uid, peer) = item?;
+        // Results are grouped like accounts: one chunk index for both.
         let index = uid / LEDGER_CHUNK;
-        if chunk.as_ref().is_none_or(|(loaded, _)| *loaded != index) {
-            chunk = Some((index, load_ledger(deps.storage, graph_name, index)?));
+        if chunk.as_ref().is_none_or(|(loaded, _, _)| *loaded != index) {
+            chunk = Some((
+                index,
+                load_ledger(deps.storage, graph_name, index)?,
+                load_finished_results(deps.storage, graph_name, graph, index)?,
+            ));
         }
-        let account = chunk
-            .as_ref()
-            .and_then(|(_, accounts)| accounts.get(usize::from(uid % LEDGER_CHUNK)))
-            .cloned()
-            .unwrap_or_default();
-        peers.push(info(deps, graph_name, graph, uid, peer, &account)?);
+        let (_, accounts, results) = chunk.as_ref().expect("loaded above");
+        let offset = usize::from(uid % LEDGER_CHUNK);
+        let account = accounts.get(offset).cloned().unwrap_or_default();
+        let results = results.get(offset).cloned().flatten();
+        peers.push(info(
+            deps,
+            graph_name,
+            graph,
+            (uid, peer),
+            &account,
+            results,
+        )?);
     }
     Ok(peers)
 }
@@ -146,7 +157,24 @@ pub fn params(deps: Deps, graph: String) -> Result<GraphParams, ContractError> {
 pub fn peer(deps: Deps, graph: String, uid: u16) -> Result<PeerInfo, ContractError> {
     let (state, peer) = load_peer(deps, &graph, uid)?;
     let account = load_account(deps.storage, &graph, uid)?;
-    info(deps, &graph, &state, uid, peer, &account)
+    let results = finished_results(deps, &graph, &state, uid)?;
+    info(deps, &graph, &state, (uid, peer), &account, results)
+}
+
+/// One uid's results from the last finished epoch.
+fn finished_results(
+    deps: Deps,
+    graph_name: &str,
+    graph: &Graph,
+    uid: u16,
+) -> Result<Option<Results>, ContractError> {
+    let mut chunk = load_finished_results(deps.storage, graph_name, graph, uid / RESULTS_CHUNK)?;
+    let index = usize::from(uid % RESULTS_CHUNK);
+    Ok(if index < chunk.len() {
+        chunk.swap_remove(index)
+    } else {
+        None
+    })
 }
 
 pub fn peer_by_address(
@@ -158,7 +186,8 @@ pub fn peer_by_address(
     let state = load_graph(deps.storage, &graph)?;
     let (uid, peer) = load_own_peer(deps.storage, &graph, &address)?;
     let account = load_account(deps.storage, &graph, uid)?;
-    info(deps, &graph, &state, uid, peer, &account)
+    let results = finished_results(deps, &graph, &state, uid)?;
+    info(deps, &graph, &state, (uid, peer), &account, results)
 }
 
 pub fn metagraph(

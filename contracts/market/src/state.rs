@@ -9,7 +9,8 @@
 //! | `peers/{graph}/{uid}` | address, endpoint, registration height (JSON) | register, serve |
 //! | `uids/{graph}/{address}` | uid: address → uid, the only index | register, prune |
 //! | `registry/{graph}/{uid / 64}` | registration heights of 64 uids, 8 bytes each | register |
-//! | `ledger/{graph}/{uid / 32}` | [`Account`]s of 32 uids: stake, bond scalars, last epoch's results | stake, the epoch's pay pass |
+//! | `ledger/{graph}/{uid / 32}` | [`Account`]s of 32 uids: stake, flags, bond scalars | stake, set_weights, the epoch's pay pass |
+//! | `results/{graph}/{epoch % 2}/{uid / 32}` | [`Results`] of 32 uids, one slot per epoch parity | the epoch's pay pass |
 //! | `rows/{graph}/{uid}` | [`RowRecord`]: the weight row (4 bytes an entry) and its bonds' base | set_weights (rarely the epoch) |
 //! | `pending/{graph}/{uid}` | a row sent while the epoch had yet to pay that uid | set_weights, the epoch |
 //! | `epoch_columns/{graph}/{uid / 1024}` | the running epoch's column sums, between pages | the epoch |
@@ -21,7 +22,10 @@
 //! bonds cost the epoch two scalars in its [`Account`] and the row record is
 //! only rewritten when its owner sends a new row. Accounts are grouped 32 to
 //! a key so the epoch pays one key's fixed cost per 32 peers, and a stake
-//! message still writes only ~2 KB. Registration heights, which every page
+//! message still writes only ~1 KB. An epoch's results go to one of two
+//! slots by its parity, so a paged epoch writes its results without
+//! rewriting the last finished epoch's, which queries keep showing until
+//! the last page has run; the epoch never reads results. Registration heights, which every page
 //! needs for every uid (masking), sit apart in small fixed-width chunks.
 
 use agora_mechanism::Bonds;
@@ -37,6 +41,8 @@ use crate::params::GraphParams;
 pub const LEDGER_CHUNK: u16 = 32;
 /// Uids per `registry` key.
 pub const REGISTRY_CHUNK: u16 = 64;
+/// Uids per `results` key (the same grouping as the ledger).
+pub const RESULTS_CHUNK: u16 = LEDGER_CHUNK;
 /// Uids per `epoch_columns` key (~40 KB; a chain caps a value at 128 KiB).
 pub const COLUMNS_CHUNK: u16 = 1024;
 
@@ -156,18 +162,11 @@ pub struct Account {
     /// [`Bonds::scale`] and [`Bonds::accum`].
     pub bond_scale: Decimal,
     pub bond_accum: Decimal,
-    /// The latest results written for this uid (SPEC §3).
-    pub results: Option<Results>,
-    /// The results before those, kept while `results` belong to an epoch
-    /// whose pages have not all run, so queries show the last finished one.
-    pub previous: Option<Results>,
 }
 
-/// One epoch's results for one uid.
+/// One epoch's results for one uid (SPEC §3).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Results {
-    /// The epoch's number (0-based).
-    pub epoch: u64,
     pub rank: Decimal,
     pub trust: Decimal,
     pub incentive: Decimal,
@@ -177,7 +176,6 @@ pub struct Results {
 
 impl Results {
     fn encode(&self, w: &mut Writer) {
-        w.u64(self.epoch);
         for value in [self.rank, self.trust, self.incentive, self.dividends] {
             w.decimal(value);
         }
@@ -186,7 +184,6 @@ impl Results {
 
     fn decode(r: &mut Reader) -> StdResult<Self> {
         Ok(Self {
-            epoch: r.u64()?,
             rank: r.decimal()?,
             trust: r.decimal()?,
             incentive: r.decimal()?,
@@ -205,8 +202,6 @@ impl Default for Account {
             has_pending: false,
             bond_scale: Decimal::ONE,
             bond_accum: Decimal::ZERO,
-            results: None,
-            previous: None,
         }
     }
 }
@@ -215,8 +210,6 @@ const SNAPSHOT: u8 = 1;
 const HAS_ROW: u8 = 2;
 const PENDING: u8 = 4;
 const BONDS: u8 = 8;
-const RESULTS: u8 = 16;
-const PREVIOUS: u8 = 32;
 
 impl Account {
     /// The stake epoch number `epoch` counts for this uid.
@@ -236,15 +229,6 @@ impl Account {
         }
     }
 
-    /// The results of the last finished epoch, given the graph's count of
-    /// finished epochs.
-    pub fn finished_results(&self, finished_epochs: u64) -> Option<&Results> {
-        match &self.results {
-            Some(results) if results.epoch < finished_epochs => Some(results),
-            _ => self.previous.as_ref(),
-        }
-    }
-
     fn encode(&self, w: &mut Writer) {
         let bonds = self.bond_scale != Decimal::ONE || !self.bond_accum.is_zero();
         let mut flags = 0;
@@ -253,8 +237,6 @@ impl Account {
             (self.has_row, HAS_ROW),
             (self.has_pending, PENDING),
             (bonds, BONDS),
-            (self.results.is_some(), RESULTS),
-            (self.previous.is_some(), PREVIOUS),
         ] {
             if on {
                 flags |= bit;
@@ -269,9 +251,6 @@ impl Account {
         if bonds {
             w.decimal(self.bond_scale);
             w.decimal(self.bond_accum);
-        }
-        for results in [&self.results, &self.previous].into_iter().flatten() {
-            results.encode(w);
         }
     }
 
@@ -289,12 +268,6 @@ impl Account {
         if flags & BONDS != 0 {
             account.bond_scale = r.decimal()?;
             account.bond_accum = r.decimal()?;
-        }
-        if flags & RESULTS != 0 {
-            account.results = Some(Results::decode(r)?);
-        }
-        if flags & PREVIOUS != 0 {
-            account.previous = Some(Results::decode(r)?);
         }
         Ok(account)
     }
@@ -378,6 +351,7 @@ pub const LEDGER: Map<(&str, u16), Binary> = Map::new("ledger");
 pub const ROWS: Map<(&str, u16), Binary> = Map::new("rows");
 pub const PENDING_ROWS: Map<(&str, u16), Binary> = Map::new("pending");
 pub const EPOCH_COLUMNS: Map<(&str, u16), Binary> = Map::new("epoch_columns");
+pub const RESULTS: Map<(&str, u8, u16), Binary> = Map::new("results");
 pub const CLAIMS: Map<&Addr, Vec<Claim>> = Map::new("claims");
 pub const TOTAL_CLAIMS: Item<Uint128> = Item::new("total_claims");
 
@@ -503,6 +477,53 @@ pub fn update_account<T>(
     Ok(result)
 }
 
+/// The results slot epoch number `epoch` writes.
+pub fn results_slot(epoch: u64) -> u8 {
+    (epoch % 2) as u8
+}
+
+pub fn encode_results(entries: &[Option<Results>]) -> Binary {
+    let mut w = Writer::with_capacity(entries.len() * 64);
+    for entry in entries {
+        match entry {
+            Some(results) => {
+                w.u8(1);
+                results.encode(&mut w);
+            }
+            None => w.u8(0),
+        }
+    }
+    Binary::new(w.into_bytes())
+}
+
+pub fn decode_results(bytes: &[u8]) -> StdResult<Vec<Option<Results>>> {
+    let mut r = Reader::new(bytes, "results");
+    let mut entries = Vec::with_capacity(usize::from(RESULTS_CHUNK));
+    while !r.is_empty() {
+        entries.push(match r.u8()? {
+            0 => None,
+            _ => Some(Results::decode(&mut r)?),
+        });
+    }
+    Ok(entries)
+}
+
+/// The results chunk `chunk` of the last finished epoch (empty before the
+/// first).
+pub fn load_finished_results(
+    storage: &dyn Storage,
+    graph_name: &str,
+    graph: &Graph,
+    chunk: u16,
+) -> StdResult<Vec<Option<Results>>> {
+    let Some(last) = graph.epoch.checked_sub(1) else {
+        return Ok(Vec::new());
+    };
+    RESULTS
+        .may_load(storage, (graph_name, results_slot(last), chunk))?
+        .map_or(Ok(Vec::new()), |bytes| decode_results(&bytes))
+}
+
 pub fn load_row(storage: &dyn Storage, graph: &str, uid: u16) -> StdResult<Option<RowRecord>> {
     ROWS.may_load(storage, (graph, uid))?
         .map(|bytes| RowRecord::decode(&bytes))
@@ -530,15 +551,6 @@ mod tests {
             has_pending: true,
             bond_scale: dec!(0.9),
             bond_accum: dec!(1.25),
-            results: Some(Results {
-                epoch: 3,
-                rank: dec!(0.1),
-                trust: dec!(0.2),
-                incentive: dec!(0.3),
-                dividends: dec!(0.4),
-                paid: 5,
-            }),
-            previous: Some(Results::default()),
         };
         for account in [account, Account::default()] {
             let mut w = Writer::default();
@@ -548,6 +560,18 @@ mod tests {
             assert_eq!(Account::decode(&mut r).unwrap(), account);
             r.end().unwrap();
         }
+        let results = vec![
+            Some(Results {
+                rank: dec!(0.1),
+                trust: dec!(0.2),
+                incentive: dec!(0.3),
+                dividends: dec!(0.4),
+                paid: 5,
+            }),
+            None,
+            Some(Results::default()),
+        ];
+        assert_eq!(decode_results(&encode_results(&results)).unwrap(), results);
         // A new peer's account is two bytes.
         let mut w = Writer::default();
         Account::default().encode(&mut w);

@@ -5,8 +5,9 @@
 //! the columns are settled, then every uid is paid. `epoch { graph,
 //! max_rows }` handles at most `max_rows` uids (absorbed or paid) and
 //! stores a cursor in the graph; the next `epoch` message continues where
-//! it stopped and the last one pays out the rest and closes the epoch. With
-//! `max_rows: None` the whole epoch runs in one transaction. Pages run the
+//! it stopped and the last one pays out the rest and closes the epoch. A
+//! page that settles the columns stops there unless it can also pay every
+//! uid. With `max_rows: None` the whole epoch runs in one transaction. Pages run the
 //! same functions in the same order as one transaction would, so the
 //! result is identical to the token.
 //!
@@ -34,8 +35,8 @@ use crate::ContractError;
 use crate::codec::{Reader, Writer};
 use crate::state::{
     Account, COLUMNS_CHUNK, EPOCH_COLUMNS, EpochRun, GRAPHS, Graph, LEDGER_CHUNK, PENDING_ROWS,
-    Phase, ROWS, Results, RowRecord, load_ledger, load_pending, load_registry, load_row,
-    save_ledger,
+    Phase, RESULTS, RESULTS_CHUNK, ROWS, Results, RowRecord, decode_results, encode_results,
+    load_ledger, load_pending, load_registry, load_row, results_slot, save_ledger,
 };
 
 /// Anyone may start a graph's epoch once `epoch_length` blocks have passed
@@ -84,6 +85,7 @@ pub fn epoch(
         params: &params,
         budget: max_rows.unwrap_or(u32::MAX),
         ledger: Ledger::default(),
+        results: ResultsSlot::default(),
         rows: BTreeMap::new(),
         registered: load_registry(storage, &graph_name, run.peers)?,
     };
@@ -96,10 +98,24 @@ pub fn epoch(
         None
     };
     let mut paid_here = Uint128::zero();
-    if run.phase == Phase::Pay {
-        paid_here = page_run.pay(storage, &mut graph, &mut run, settled)?;
+    match settled {
+        // Settled here, but the rest of this page cannot pay everyone:
+        // store the settlement and stop, so that no page both settles and
+        // pays and every page stays bounded by its rows.
+        Some(settlement) if page_run.budget < run.peers => save_columns(
+            storage,
+            &graph_name,
+            &settlement.rank,
+            &settlement.trust_stake,
+            &settlement.dividend_per_bond,
+        )?,
+        settled if run.phase == Phase::Pay => {
+            paid_here = page_run.pay(storage, &mut graph, &mut run, settled)?;
+        }
+        _ => {}
     }
     page_run.ledger.flush(storage, &graph_name)?;
+    page_run.results.flush(storage, &graph_name, graph.epoch)?;
 
     let finished = run.phase == Phase::Pay && run.next_uid == run.peers;
     let mut response = Response::new()
@@ -147,6 +163,7 @@ struct PageRun<'a> {
     /// Uids this page may still handle.
     budget: u32,
     ledger: Ledger,
+    results: ResultsSlot,
     /// Rows read by this page's absorb pass, reused by its pay pass.
     rows: BTreeMap<u16, RowRecord>,
     registered: Vec<u64>,
@@ -216,7 +233,9 @@ impl PageRun<'_> {
         Ok(Some(settlement))
     }
 
-    /// Pays uids from the cursor on; returns what this page paid.
+    /// Pays uids from the cursor on; returns what this page paid. A
+    /// settlement made by this page is given in `settled` (and then this
+    /// page pays everyone); otherwise it is read from storage.
     fn pay(
         &mut self,
         storage: &mut dyn Storage,
@@ -224,7 +243,6 @@ impl PageRun<'_> {
         run: &mut EpochRun,
         settled: Option<Settlement>,
     ) -> Result<Uint128, ContractError> {
-        let fresh = settled.is_some();
         let mut settlement = match settled {
             Some(settlement) => settlement,
             None => {
@@ -247,7 +265,6 @@ impl PageRun<'_> {
                 }
             }
         };
-        let finishes_here = run.peers - run.next_uid <= self.budget;
         let mut paid_here = 0u128;
         while run.next_uid < run.peers && self.budget > 0 {
             let uid = run.next_uid as u16;
@@ -310,19 +327,15 @@ impl PageRun<'_> {
                     }))?;
             account.epoch_stake = None;
             let results = Results {
-                epoch: graph.epoch,
                 rank: payout.rank,
                 trust: payout.trust,
                 incentive: payout.incentive,
                 dividends: payout.dividends,
                 paid: payout.paid,
             };
-            account.previous = if finishes_here {
-                None
-            } else {
-                account.finished_results(graph.epoch).cloned()
-            };
-            account.results = Some(results);
+            *self
+                .results
+                .get(storage, self.graph_name, graph.epoch, uid)? = Some(results);
             *self.ledger.get(storage, self.graph_name, uid)? = account;
             self.ledger.touch(uid);
             paid_here += payout.paid;
@@ -335,14 +348,6 @@ impl PageRun<'_> {
         graph.reward_pool -= paid_here;
         if run.next_uid == run.peers {
             settlement.finish()?;
-        } else if fresh {
-            save_columns(
-                storage,
-                self.graph_name,
-                &settlement.rank,
-                &settlement.trust_stake,
-                &settlement.dividend_per_bond,
-            )?;
         }
         Ok(paid_here)
     }
@@ -383,6 +388,49 @@ impl Ledger {
             if dirty {
                 save_ledger(storage, graph, chunk, &accounts)?;
             }
+        }
+        Ok(())
+    }
+}
+
+/// The running epoch's results chunks touched by a page, written once at
+/// its end into the epoch's slot.
+#[derive(Default)]
+struct ResultsSlot {
+    chunks: BTreeMap<u16, Vec<Option<Results>>>,
+}
+
+impl ResultsSlot {
+    fn get(
+        &mut self,
+        storage: &dyn Storage,
+        graph: &str,
+        epoch: u64,
+        uid: u16,
+    ) -> StdResult<&mut Option<Results>> {
+        let chunk = uid / RESULTS_CHUNK;
+        let entries = match self.chunks.entry(chunk) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            // A chunk this epoch starts writing holds nothing yet; one an
+            // earlier page of this epoch began is read back.
+            Entry::Vacant(entry) if uid.is_multiple_of(RESULTS_CHUNK) => entry.insert(Vec::new()),
+            Entry::Vacant(entry) => {
+                let key = (graph, results_slot(epoch), chunk);
+                let bytes = RESULTS.load(storage, key)?;
+                entry.insert(decode_results(&bytes)?)
+            }
+        };
+        let index = usize::from(uid % RESULTS_CHUNK);
+        if entries.len() <= index {
+            entries.resize(index + 1, None);
+        }
+        Ok(&mut entries[index])
+    }
+
+    fn flush(self, storage: &mut dyn Storage, graph: &str, epoch: u64) -> StdResult<()> {
+        for (chunk, entries) in self.chunks {
+            let key = (graph, results_slot(epoch), chunk);
+            RESULTS.save(storage, key, &encode_results(&entries))?;
         }
         Ok(())
     }

@@ -9,9 +9,9 @@ use super::{load_graph, load_own_peer, own_uid};
 use crate::ContractError;
 use crate::execute::stake::add_claim;
 use crate::state::{
-    Account, CONFIG, GRAPHS, Graph, LEDGER_CHUNK, PEERS, PENDING_ROWS, Peer, ROWS, RowRecord, UIDS,
-    load_account, load_ledger, load_pending, load_registry_for, load_row, set_registered,
-    update_account,
+    CONFIG, GRAPHS, Graph, PEERS, PENDING_ROWS, Peer, RESULTS, RESULTS_CHUNK, ROWS, Results,
+    RowRecord, UIDS, decode_results, encode_results, load_account, load_finished_results,
+    load_pending, load_registry_for, load_row, results_slot, set_registered, update_account,
 };
 
 const MAX_ENDPOINT_LEN: usize = 256;
@@ -121,21 +121,21 @@ fn weakest_prunable(
     block: u64,
 ) -> Result<(u16, Peer), ContractError> {
     let mut weakest: Option<(u16, Peer, Decimal)> = None;
-    let mut accounts: Vec<Account> = Vec::new();
+    let mut results: Vec<Option<Results>> = Vec::new();
     for item in PEERS
         .prefix(graph_name)
         .range(storage, None, None, Order::Ascending)
     {
         let (uid, peer) = item?;
-        if uid % LEDGER_CHUNK == 0 {
-            accounts = load_ledger(storage, graph_name, uid / LEDGER_CHUNK)?;
+        if uid % RESULTS_CHUNK == 0 {
+            results = load_finished_results(storage, graph_name, graph, uid / RESULTS_CHUNK)?;
         }
         if block.saturating_sub(peer.registered_at) < graph.params.immunity_period {
             continue;
         }
-        let incentive = accounts
-            .get(usize::from(uid % LEDGER_CHUNK))
-            .and_then(|account| account.finished_results(graph.epoch))
+        let incentive = results
+            .get(usize::from(uid % RESULTS_CHUNK))
+            .and_then(Option::as_ref)
             .map_or(Decimal::ZERO, |results| results.incentive);
         let weaker = match &weakest {
             None => true,
@@ -179,6 +179,17 @@ fn prune(
     UIDS.remove(storage, (graph_name, &pruned.address));
     if old.has_row {
         ROWS.remove(storage, (graph_name, uid));
+    }
+    // The last epoch's results belonged to the pruned peer, not the next.
+    if let Some(last) = graph.epoch.checked_sub(1) {
+        let key = (graph_name, results_slot(last), uid / RESULTS_CHUNK);
+        if let Some(bytes) = RESULTS.may_load(storage, key)? {
+            let mut entries = decode_results(&bytes)?;
+            if let Some(entry) = entries.get_mut(usize::from(uid % RESULTS_CHUNK)) {
+                *entry = None;
+                RESULTS.save(storage, key, &encode_results(&entries))?;
+            }
+        }
     }
     Ok(stake)
 }

@@ -21,14 +21,17 @@ struct Args {
     /// Workloads: cybernet-512 and nN (N peers, all staked, 64 entries a row).
     #[arg(default_values_t = ["cybernet-512".to_string(), "n16".into(), "n64".into(), "n256".into(), "n1024".into(), "n4096".into()])]
     workloads: Vec<String>,
-    /// Rows per epoch page (the `max_rows` of the epoch message); omit for
-    /// the contract's default.
+    /// Uids per epoch page (the epoch message's `max_rows`). Default: the
+    /// whole epoch in one transaction up to 1450 peers, pages of 1450 uids
+    /// above (every page of n4096 then stays under 10M gas).
     #[arg(long)]
     page_rows: Option<u32>,
     /// One JSON object per row instead of a table.
     #[arg(long)]
     json: bool,
 }
+
+const DEFAULT_PAGE_ROWS: u32 = 1450;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -38,7 +41,10 @@ fn main() -> ExitCode {
             eprintln!("unknown workload {name:?}: use cybernet-512 or nN with 2 <= N <= 65536");
             return ExitCode::from(2);
         };
-        match measure(&workload, args.page_rows, !args.json) {
+        let page_rows = args
+            .page_rows
+            .or((workload.peers > DEFAULT_PAGE_ROWS as usize).then_some(DEFAULT_PAGE_ROWS));
+        match measure(&workload, page_rows, !args.json) {
             Ok(rows) => {
                 if !args.json {
                     print_rows(&rows, table.is_empty());
