@@ -6,7 +6,7 @@ use cosmwasm_std::{Binary, Deps, DepsMut, Env, MessageInfo, Response, to_json_bi
 
 use crate::ContractError;
 use crate::execute::admin::{CONTRACT_NAME, CONTRACT_VERSION};
-use crate::execute::{admin, epoch, peer, stake};
+use crate::execute::{admin, commit, epoch, peer, stake};
 use crate::msg::{ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg, TEXT};
 use crate::query;
 use crate::state::{CONFIG, Config, GRAPHS, Graph, TOTAL_CLAIMS};
@@ -78,6 +78,14 @@ pub fn execute(
         ExecuteMsg::SetWeights { graph, weights } => {
             peer::set_weights(deps, env, info, graph, weights)
         }
+        ExecuteMsg::CommitWeights { graph, hash } => {
+            commit::commit_weights(deps, info, graph, hash)
+        }
+        ExecuteMsg::RevealWeights {
+            graph,
+            weights,
+            salt,
+        } => commit::reveal_weights(deps, env, info, graph, weights, salt),
         ExecuteMsg::Stake { graph } => stake::stake(deps, info, graph),
         ExecuteMsg::Unstake { graph, amount } => stake::unstake(deps, env, info, graph, amount),
         ExecuteMsg::Claim {} => stake::claim(deps, env, info),
@@ -118,6 +126,7 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractErr
         QueryMsg::Weights { graph, uid } => to_json_binary(&query::weights(deps, graph, uid)?),
         QueryMsg::Bonds { graph, uid } => to_json_binary(&query::bonds(deps, graph, uid)?),
         QueryMsg::EpochState { graph } => to_json_binary(&query::epoch_state(deps, graph)?),
+        QueryMsg::Commits { graph, uid } => to_json_binary(&query::commits(deps, graph, uid)?),
         QueryMsg::Claims { address } => to_json_binary(&query::claims(deps, address)?),
         QueryMsg::Totals {} => to_json_binary(&query::totals(deps)?),
     }?)

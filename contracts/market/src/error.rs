@@ -103,6 +103,42 @@ pub enum ContractError {
     #[error("max_rows must be at least 1")]
     EmptyPage,
 
+    #[error(
+        "graph {graph} takes weights by commit and reveal: send commit_weights, then reveal_weights"
+    )]
+    CommitRevealRequired { graph: String },
+
+    #[error("graph {graph} does not use commit-reveal: send set_weights")]
+    CommitRevealOff { graph: String },
+
+    #[error("a commit hash is 32 bytes of sha256, got {len}")]
+    InvalidHash { len: usize },
+
+    #[error("a salt is 16 to 64 bytes, got {len}")]
+    InvalidSalt { len: usize },
+
+    #[error("hash {hash} is already committed")]
+    DuplicateCommit { hash: String },
+
+    #[error("at most {max} unrevealed commits at a time: reveal or let one expire first")]
+    TooManyCommits { max: usize },
+
+    #[error("uid {uid} has no commit to reveal")]
+    NoCommit { uid: u16 },
+
+    #[error("no commit matches this row and salt (their hash is {hash})")]
+    RevealMismatch { hash: String },
+
+    #[error(
+        "too early: this commit can be revealed once the graph has finished {reveal_at_epoch} epochs (now {epoch})"
+    )]
+    RevealTooEarly { reveal_at_epoch: u64, epoch: u64 },
+
+    #[error(
+        "too late: this commit could be revealed only while the graph had finished {reveal_at_epoch} epochs (now {epoch}); it has expired"
+    )]
+    RevealTooLate { reveal_at_epoch: u64, epoch: u64 },
+
     #[error("graph {graph} has an epoch in progress ({action} waits until its last page has run)")]
     EpochInProgress { graph: String, action: &'static str },
 

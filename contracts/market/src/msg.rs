@@ -2,7 +2,7 @@
 //! `Uint128` strings; `schema/` is generated from these types.
 
 use cosmwasm_schema::{QueryResponses, cw_serde};
-use cosmwasm_std::{Addr, Uint128};
+use cosmwasm_std::{Addr, HexBinary, Uint128};
 
 pub use crate::decimal::Dec;
 
@@ -25,22 +25,48 @@ pub struct InstantiateMsg {
 pub enum ExecuteMsg {
     /// Join `graph` with exactly `registration_fee` attached; prunes the
     /// weakest peer out of immunity when the graph is full (SPEC §7).
-    Register { graph: String, endpoint: String },
+    Register {
+        graph: String,
+        endpoint: String,
+    },
     /// Change the sender's endpoint.
-    Serve { graph: String, endpoint: String },
+    Serve {
+        graph: String,
+        endpoint: String,
+    },
     /// Replace the sender's weight row (SPEC §4). `(uid, weight)` pairs.
     SetWeights {
         graph: String,
         weights: Vec<(u16, u16)>,
     },
     /// Bond the attached funds to the sender's peer.
-    Stake { graph: String },
+    /// Commit-reveal graphs: commit to `hash = sha256(uid ‖ row ‖ salt)`
+    /// (`execute::commit` documents the bytes); reveal it `reveal_period`
+    /// epochs later.
+    CommitWeights {
+        graph: String,
+        hash: HexBinary,
+    },
+    /// Reveal a committed row; it then counts exactly like `set_weights`.
+    RevealWeights {
+        graph: String,
+        weights: Vec<(u16, u16)>,
+        salt: HexBinary,
+    },
+    Stake {
+        graph: String,
+    },
     /// Stop counting `amount` of stake now; claimable after `unbonding_period`.
-    Unstake { graph: String, amount: Uint128 },
+    Unstake {
+        graph: String,
+        amount: Uint128,
+    },
     /// Pay out every claim of the sender whose unbonding has ended.
     Claim {},
     /// Add the attached funds to `graph`'s reward pool.
-    FundRewards { graph: String },
+    FundRewards {
+        graph: String,
+    },
     /// Run the epoch of `graph` (anyone, once `epoch_length` blocks passed),
     /// or its next page: at most `max_rows` rows are read in this
     /// transaction (`None`: run to the end).
@@ -54,9 +80,14 @@ pub enum ExecuteMsg {
         params: GraphParams,
     },
     /// Admin: change a graph's parameters.
-    UpdateParams { graph: String, params: GraphParams },
+    UpdateParams {
+        graph: String,
+        params: GraphParams,
+    },
     /// Admin: offer the admin role to `admin`, who must accept it.
-    ProposeAdmin { admin: String },
+    ProposeAdmin {
+        admin: String,
+    },
     /// Accept a pending admin offer.
     AcceptAdmin {},
 }
@@ -94,6 +125,9 @@ pub enum QueryMsg {
     Bonds { graph: String, uid: u16 },
     #[returns(EpochStateResponse)]
     EpochState { graph: String },
+    /// A peer's unrevealed commits: hashes and windows, never contents.
+    #[returns(CommitsResponse)]
+    Commits { graph: String, uid: u16 },
     #[returns(ClaimsResponse)]
     Claims { address: String },
     /// Totals across every graph: what the contract's balance must equal.
@@ -189,6 +223,23 @@ pub struct EpochProgress {
     pub next_uid: u32,
     pub peers: u32,
     pub pages: u32,
+}
+
+#[cw_serde]
+pub struct CommitInfo {
+    pub hash: HexBinary,
+    /// Epochs finished when it was committed.
+    pub committed_at_epoch: u64,
+    /// It may be revealed while exactly this many epochs are finished.
+    pub reveal_at_epoch: u64,
+    /// Past its window; dropped at the peer's next commit or reveal.
+    pub expired: bool,
+}
+
+#[cw_serde]
+pub struct CommitsResponse {
+    pub uid: u16,
+    pub commits: Vec<CommitInfo>,
 }
 
 #[cw_serde]

@@ -11,6 +11,8 @@ use crate::ContractError;
 
 /// Largest graph: uids are `u16`.
 pub const MAX_PEERS_LIMIT: u32 = 1 << 16;
+/// The longest `reveal_period`, in epochs.
+pub const MAX_REVEAL_PERIOD: u64 = 100;
 
 /// SPEC §2, per graph. Fields left out of the JSON take SPEC's defaults,
 /// except the three economic choices SPEC leaves open: `emission_per_epoch`,
@@ -53,6 +55,14 @@ pub struct GraphParams {
     pub immunity_period: u64,
     pub registration_fee: Uint128,
     pub unbonding_period: u64,
+    /// Weights are committed as a hash and revealed `reveal_period` epochs
+    /// later (`commit_weights`, `reveal_weights`) instead of set in the
+    /// clear: nobody can copy a row the epoch has not yet counted.
+    #[serde(default)]
+    pub commit_reveal: bool,
+    /// Epochs between a commit and its reveal window (at least 1).
+    #[serde(default = "defaults::reveal_period")]
+    pub reveal_period: u64,
 }
 
 /// SPEC §2's defaults. Those the epoch reads come from the mechanism, so
@@ -99,6 +109,9 @@ mod defaults {
     pub fn immunity_period() -> u64 {
         1000
     }
+    pub fn reveal_period() -> u64 {
+        1
+    }
 }
 
 impl GraphParams {
@@ -124,6 +137,8 @@ impl GraphParams {
             immunity_period: defaults::immunity_period(),
             registration_fee: Uint128::new(registration_fee),
             unbonding_period,
+            commit_reveal: false,
+            reveal_period: defaults::reveal_period(),
         }
     }
 
@@ -165,6 +180,9 @@ impl GraphParams {
         }
         if self.max_peers < 2 || self.max_peers > MAX_PEERS_LIMIT {
             return Err(invalid("max_peers", "must be in 2..=65536"));
+        }
+        if self.reveal_period == 0 || self.reveal_period > MAX_REVEAL_PERIOD {
+            return Err(invalid("reveal_period", "must be in 1..=100 epochs"));
         }
         Ok(())
     }

@@ -6,13 +6,14 @@ use cw_storage_plus::Bound;
 use crate::ContractError;
 use crate::execute::{load_graph, load_own_peer};
 use crate::msg::{
-    BondsResponse, ClaimInfo, ClaimsResponse, ConfigResponse, EpochProgress, EpochStateResponse,
-    GraphParams, GraphsResponse, MetagraphResponse, PeerInfo, TotalsResponse, WeightsResponse,
+    BondsResponse, ClaimInfo, ClaimsResponse, CommitInfo, CommitsResponse, ConfigResponse,
+    EpochProgress, EpochStateResponse, GraphParams, GraphsResponse, MetagraphResponse, PeerInfo,
+    TotalsResponse, WeightsResponse,
 };
 use crate::state::Phase;
 use crate::state::{
-    Account, CLAIMS, CONFIG, GRAPHS, Graph, LEDGER_CHUNK, PEERS, Peer, RESULTS_CHUNK, Results,
-    TOTAL_CLAIMS, load_account, load_finished_results, load_ledger, load_pending,
+    Account, CLAIMS, COMMITS, CONFIG, GRAPHS, Graph, LEDGER_CHUNK, PEERS, Peer, RESULTS_CHUNK,
+    Results, TOTAL_CLAIMS, load_account, load_finished_results, load_ledger, load_pending,
     load_registry_for, load_row,
 };
 use agora_mechanism::{Decimal, sigmoid};
@@ -275,6 +276,26 @@ pub fn epoch_state(deps: Deps, graph: String) -> Result<EpochStateResponse, Cont
         }),
         graph,
     })
+}
+
+/// Hashes and windows only: the rows stay secret until revealed.
+pub fn commits(deps: Deps, graph: String, uid: u16) -> Result<CommitsResponse, ContractError> {
+    let (state, _) = load_peer(deps, &graph, uid)?;
+    let commits = COMMITS
+        .may_load(deps.storage, (&graph, uid))?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|commit| {
+            let reveal_at_epoch = commit.epoch + state.params.reveal_period;
+            CommitInfo {
+                hash: commit.hash,
+                committed_at_epoch: commit.epoch,
+                reveal_at_epoch,
+                expired: state.epoch > reveal_at_epoch,
+            }
+        })
+        .collect();
+    Ok(CommitsResponse { uid, commits })
 }
 
 pub fn claims(deps: Deps, address: String) -> StdResult<ClaimsResponse> {

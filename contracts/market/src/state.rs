@@ -14,6 +14,7 @@
 //! | `rows/{graph}/{uid}` | [`RowRecord`]: the weight row (4 bytes an entry) and its bonds' base | set_weights (rarely the epoch) |
 //! | `pending/{graph}/{uid}` | a row sent while the epoch had yet to pay that uid | set_weights, the epoch |
 //! | `epoch_columns/{graph}/{uid / 1024}` | the running epoch's column sums, between pages | the epoch |
+//! | `commits/{graph}/{uid}` | unrevealed row hashes and the epoch of each (commit-reveal) | commit_weights, reveal_weights |
 //! | `claims/{address}` | unbonding amounts and release heights | unstake, prune, claim |
 //! | `total_claims` | Σ pending claims: the token invariant without a scan | likewise |
 //!
@@ -29,7 +30,7 @@
 //! needs for every uid (masking), sit apart in small fixed-width chunks.
 
 use agora_mechanism::Bonds;
-use cosmwasm_std::{Addr, Binary, StdError, StdResult, Storage, Uint128};
+use cosmwasm_std::{Addr, Binary, HexBinary, StdError, StdResult, Storage, Uint128};
 use cw_storage_plus::{Item, Map};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -352,8 +353,17 @@ pub const ROWS: Map<(&str, u16), Binary> = Map::new("rows");
 pub const PENDING_ROWS: Map<(&str, u16), Binary> = Map::new("pending");
 pub const EPOCH_COLUMNS: Map<(&str, u16), Binary> = Map::new("epoch_columns");
 pub const RESULTS: Map<(&str, u8, u16), Binary> = Map::new("results");
+pub const COMMITS: Map<(&str, u16), Vec<Commit>> = Map::new("commits");
 pub const CLAIMS: Map<&Addr, Vec<Claim>> = Map::new("claims");
 pub const TOTAL_CLAIMS: Item<Uint128> = Item::new("total_claims");
+
+/// A committed row hash (`execute::commit`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Commit {
+    pub hash: HexBinary,
+    /// Epochs the graph had finished when the commit was made.
+    pub epoch: u64,
+}
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Claim {

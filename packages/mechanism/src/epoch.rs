@@ -141,12 +141,7 @@ impl Bonds {
         registered_at: &[u64],
         x: &[Decimal],
     ) -> Decimal {
-        let registered = |target: Uid| {
-            registered_at
-                .get(usize::from(target))
-                .copied()
-                .unwrap_or(u64::MAX)
-        };
+        let registered = |target: Uid| registration(registered_at, target);
         let column = |target: Uid| x.get(usize::from(target)).copied().unwrap_or_default();
         let mut base_sum = Decimal::ZERO;
         for (target, bond) in &self.base {
@@ -184,12 +179,7 @@ impl Bonds {
         registered_at: &[u64],
         mut f: impl FnMut(Uid, Decimal),
     ) {
-        let registered = |target: Uid| {
-            registered_at
-                .get(usize::from(target))
-                .copied()
-                .unwrap_or(u64::MAX)
-        };
+        let registered = |target: Uid| registration(registered_at, target);
         let per_vote = if self.vote_sum == 0 || self.accum.is_zero() {
             Decimal::ZERO
         } else {
@@ -242,16 +232,21 @@ impl Bonds {
     }
 }
 
+/// A peer's registration height; a uid beyond the list counts as
+/// registered last (it sees and holds nothing).
+fn registration(registered_at: &[u64], uid: Uid) -> u64 {
+    registered_at
+        .get(usize::from(uid))
+        .copied()
+        .unwrap_or(u64::MAX)
+}
+
 /// `Σ w_ij` over the targets row `weights` (set at `last_update`) can see:
 /// those registered before it (SPEC §3 step 2).
 pub fn visible_vote_sum(last_update: u64, weights: &[(Uid, u16)], registered_at: &[u64]) -> u64 {
     weights
         .iter()
-        .filter(|(target, _)| {
-            registered_at
-                .get(usize::from(*target))
-                .is_some_and(|registered| *registered < last_update)
-        })
+        .filter(|(target, _)| registration(registered_at, *target) < last_update)
         .map(|(_, value)| u64::from(*value))
         .sum()
 }

@@ -1,6 +1,7 @@
 //! Execute logic, one module per concern.
 
 pub mod admin;
+pub mod commit;
 pub mod epoch;
 pub mod peer;
 pub mod stake;

@@ -9,8 +9,8 @@ use super::{load_graph, load_own_peer, own_uid};
 use crate::ContractError;
 use crate::execute::stake::add_claim;
 use crate::state::{
-    CONFIG, GRAPHS, Graph, PEERS, PENDING_ROWS, Peer, RESULTS, RESULTS_CHUNK, ROWS, Results,
-    RowRecord, UIDS, decode_results, encode_results, load_account, load_finished_results,
+    COMMITS, CONFIG, GRAPHS, Graph, PEERS, PENDING_ROWS, Peer, RESULTS, RESULTS_CHUNK, ROWS,
+    Results, RowRecord, UIDS, decode_results, encode_results, load_account, load_finished_results,
     load_pending, load_registry_for, load_row, results_slot, set_registered, update_account,
 };
 
@@ -180,6 +180,7 @@ fn prune(
     if old.has_row {
         ROWS.remove(storage, (graph_name, uid));
     }
+    COMMITS.remove(storage, (graph_name, uid));
     // The last epoch's results belonged to the pruned peer, not the next.
     if let Some(last) = graph.epoch.checked_sub(1) {
         let key = (graph_name, results_slot(last), uid / RESULTS_CHUNK);
@@ -219,12 +220,38 @@ pub fn set_weights(
     env: Env,
     info: MessageInfo,
     graph_name: String,
-    mut weights: Vec<(u16, u16)>,
+    weights: Vec<(u16, u16)>,
 ) -> Result<Response, ContractError> {
     cw_utils::nonpayable(&info)?;
     let graph = load_graph(deps.storage, &graph_name)?;
+    if graph.params.commit_reveal {
+        return Err(ContractError::CommitRevealRequired { graph: graph_name });
+    }
     let own_uid = own_uid(deps.storage, &graph_name, &info.sender)?;
-    check_row(&graph_name, &graph, own_uid, &mut weights)?;
+    apply_row(
+        deps,
+        &env,
+        (&graph_name, &graph),
+        own_uid,
+        weights,
+        "set_weights",
+    )
+}
+
+/// Every check of SPEC §4, then `weights` becomes `own_uid`'s row: at once,
+/// or, if the running epoch still reads the old row, when it pays that uid.
+/// Shared by `set_weights` and `reveal_weights`.
+/// `action` names the message in the event.
+pub(crate) fn apply_row(
+    deps: DepsMut,
+    env: &Env,
+    (graph_name, graph): (&str, &Graph),
+    own_uid: u16,
+    mut weights: Vec<(u16, u16)>,
+    action: &str,
+) -> Result<Response, ContractError> {
+    let graph_name = graph_name.to_string();
+    check_row(&graph_name, graph, own_uid, &mut weights)?;
     let block = env.block.height;
     let mut account = load_account(deps.storage, &graph_name, own_uid)?;
     let row = if account.has_row {
@@ -286,7 +313,7 @@ pub fn set_weights(
         update_account(deps.storage, &graph_name, own_uid, |a| *a = account)?;
     }
     Ok(Response::new()
-        .add_attribute("action", "set_weights")
+        .add_attribute("action", action)
         .add_attribute("graph", graph_name)
         .add_attribute("uid", own_uid.to_string())
         .add_attribute("entries", entries.to_string())

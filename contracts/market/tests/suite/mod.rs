@@ -9,11 +9,13 @@
 
 use agora_market::ContractError;
 use agora_market::contract::{execute, instantiate, migrate, query};
+use agora_market::execute::commit::commit_hash;
+use agora_market::msg::CommitsResponse;
 use agora_market::msg::{
     BondsResponse, ClaimsResponse, EpochStateResponse, ExecuteMsg, GraphParams, GraphsResponse,
     InstantiateMsg, MetagraphResponse, PeerInfo, QueryMsg, TEXT, TotalsResponse, WeightsResponse,
 };
-use cosmwasm_std::{Addr, Coin, Empty, Uint128, coins};
+use cosmwasm_std::{Addr, Coin, Empty, HexBinary, Uint128, coins};
 use cw_multi_test::{App, AppBuilder, AppResponse, Contract, ContractWrapper, Executor};
 use serde::de::DeserializeOwned;
 
@@ -403,6 +405,49 @@ impl Suite {
         }
     }
 
+    /// Commits `name`'s row `weights` with `salt` (commit-reveal graphs).
+    pub fn commit(
+        &mut self,
+        name: &str,
+        weights: &[(u16, u16)],
+        salt: &[u8],
+    ) -> Result<AppResponse, Refusal> {
+        let uid = self.uid(name);
+        let hash = commit_hash(uid, weights, salt);
+        self.execute(
+            name,
+            ExecuteMsg::CommitWeights {
+                graph: TEXT.to_string(),
+                hash: HexBinary::from(hash),
+            },
+            0,
+        )
+    }
+
+    pub fn reveal(
+        &mut self,
+        name: &str,
+        weights: &[(u16, u16)],
+        salt: &[u8],
+    ) -> Result<AppResponse, Refusal> {
+        self.execute(
+            name,
+            ExecuteMsg::RevealWeights {
+                graph: TEXT.to_string(),
+                weights: weights.to_vec(),
+                salt: HexBinary::from(salt),
+            },
+            0,
+        )
+    }
+
+    pub fn commits(&self, uid: u16) -> CommitsResponse {
+        self.query(&QueryMsg::Commits {
+            graph: TEXT.to_string(),
+            uid,
+        })
+    }
+
     pub fn epoch_state(&self, graph: &str) -> EpochStateResponse {
         self.query(&QueryMsg::EpochState {
             graph: graph.to_string(),
@@ -511,9 +556,13 @@ impl Suite {
             );
             for peer in self.metagraph(&graph) {
                 out += &format!(
-                    "{peer:?}{:?}{:?}",
+                    "{peer:?}{:?}{:?}{:?}",
                     self.weights(&graph, peer.uid),
-                    self.bonds(&graph, peer.uid)
+                    self.bonds(&graph, peer.uid),
+                    self.query::<CommitsResponse>(&QueryMsg::Commits {
+                        graph: graph.clone(),
+                        uid: peer.uid
+                    })
                 );
             }
         }

@@ -1,0 +1,227 @@
+//! Commit-reveal weights: every refusal of the path, the window, and a
+//! revealed row counting like `set_weights`.
+
+mod suite;
+
+use agora_market::ContractError;
+use agora_market::execute::commit::{MAX_PENDING_COMMITS, commit_hash};
+use agora_market::msg::{ExecuteMsg, TEXT};
+use cosmwasm_std::HexBinary;
+use suite::{Suite, SuiteBuilder};
+
+const SALT: &[u8] = b"a salt of 24 bytes......";
+const ROW: &[(u16, u16)] = &[(1, 3), (2, 1)];
+
+/// alice, bob, carol, staked; reveals come `reveal_period` = 2 epochs after
+/// their commit.
+fn graph() -> Suite {
+    let mut suite = SuiteBuilder::new()
+        .with_params(|p| {
+            p.commit_reveal = true;
+            p.reveal_period = 2;
+        })
+        .build();
+    suite.fund(TEXT, 1_000_000_000).unwrap();
+    for name in ["alice", "bob", "carol"] {
+        suite.register(name).unwrap();
+    }
+    suite.next_block();
+    for name in ["alice", "bob", "carol"] {
+        suite.stake(name, 1_000_000).unwrap();
+    }
+    suite
+}
+
+#[test]
+fn a_row_is_committed_then_revealed_in_its_window_and_counts() {
+    let mut suite = graph();
+    suite
+        .set_weights("alice", ROW)
+        .unwrap_err()
+        .is(ContractError::CommitRevealRequired {
+            graph: TEXT.to_string(),
+        });
+    suite.commit("alice", ROW, SALT).unwrap();
+    let hash = HexBinary::from(commit_hash(0, ROW, SALT));
+    let commits = suite.commits(0).commits;
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].hash, hash);
+    assert_eq!(
+        (commits[0].committed_at_epoch, commits[0].reveal_at_epoch),
+        (0, 2)
+    );
+    assert!(!commits[0].expired);
+    // The query shows hashes, never rows: nothing to copy yet.
+    assert_eq!(suite.weights(TEXT, 0).weights, vec![]);
+
+    suite
+        .reveal("alice", ROW, SALT)
+        .unwrap_err()
+        .is(ContractError::RevealTooEarly {
+            reveal_at_epoch: 2,
+            epoch: 0,
+        });
+    suite.run_epoch(TEXT);
+    suite
+        .reveal("alice", ROW, SALT)
+        .unwrap_err()
+        .is(ContractError::RevealTooEarly {
+            reveal_at_epoch: 2,
+            epoch: 1,
+        });
+    suite.run_epoch(TEXT);
+    // The wrong salt, or another row, matches no commit.
+    let wrong = b"another salt of 24 bytes";
+    suite
+        .reveal("alice", ROW, wrong)
+        .unwrap_err()
+        .is(ContractError::RevealMismatch {
+            hash: HexBinary::from(commit_hash(0, ROW, wrong)).to_hex(),
+        });
+    // The entries' order as sent does not matter.
+    suite.reveal("alice", &[(2, 1), (1, 3)], SALT).unwrap();
+    assert_eq!(suite.weights(TEXT, 0).weights, ROW.to_vec());
+    assert_eq!(suite.commits(0).commits, vec![]);
+    suite
+        .reveal("alice", ROW, SALT)
+        .unwrap_err()
+        .is(ContractError::NoCommit { uid: 0 });
+
+    // The revealed row counts at the next epoch like any row.
+    suite.run_epoch(TEXT);
+    let bob = suite.peer(TEXT, 1);
+    assert_eq!(
+        bob.trust.0,
+        rust_decimal::Decimal::ONE / rust_decimal::Decimal::from(3)
+    );
+}
+
+#[test]
+fn a_reveal_runs_every_check_of_set_weights() {
+    let mut suite = graph();
+    let self_weight: &[(u16, u16)] = &[(0, 1)];
+    suite.commit("alice", self_weight, SALT).unwrap();
+    suite.run_epoch(TEXT);
+    suite.run_epoch(TEXT);
+    suite
+        .reveal("alice", self_weight, SALT)
+        .unwrap_err()
+        .is(ContractError::SelfWeight { uid: 0 });
+    // Refused, so the commit is still there (the suite also checks that
+    // nothing else changed).
+    assert_eq!(suite.commits(0).commits.len(), 1);
+}
+
+#[test]
+fn a_late_reveal_is_refused_and_expired_commits_are_dropped() {
+    let mut suite = graph();
+    suite.commit("alice", ROW, SALT).unwrap();
+    for _ in 0..3 {
+        suite.run_epoch(TEXT);
+    }
+    assert!(suite.commits(0).commits[0].expired);
+    suite
+        .reveal("alice", ROW, SALT)
+        .unwrap_err()
+        .is(ContractError::RevealTooLate {
+            reveal_at_epoch: 2,
+            epoch: 3,
+        });
+    // The next commit drops the expired one.
+    suite.commit("alice", &[(1, 1)], SALT).unwrap();
+    let commits = suite.commits(0).commits;
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].committed_at_epoch, 3);
+}
+
+#[test]
+fn commits_are_bounded_unique_and_well_formed() {
+    let mut suite = graph();
+    for value in 1..=MAX_PENDING_COMMITS as u16 {
+        suite.commit("alice", &[(1, value)], SALT).unwrap();
+    }
+    suite
+        .commit("alice", &[(1, 99)], SALT)
+        .unwrap_err()
+        .is(ContractError::TooManyCommits {
+            max: MAX_PENDING_COMMITS,
+        });
+    suite
+        .commit("bob", ROW, SALT)
+        .map(|_| ())
+        .and_then(|_| suite.commit("bob", ROW, SALT))
+        .unwrap_err()
+        .is(ContractError::DuplicateCommit {
+            hash: HexBinary::from(commit_hash(1, ROW, SALT)).to_hex(),
+        });
+    suite
+        .execute(
+            "carol",
+            ExecuteMsg::CommitWeights {
+                graph: TEXT.to_string(),
+                hash: HexBinary::from(vec![0u8; 31]),
+            },
+            0,
+        )
+        .unwrap_err()
+        .is(ContractError::InvalidHash { len: 31 });
+    suite
+        .reveal("bob", ROW, b"short")
+        .unwrap_err()
+        .is(ContractError::InvalidSalt { len: 5 });
+    suite
+        .execute(
+            "mallory",
+            ExecuteMsg::CommitWeights {
+                graph: TEXT.to_string(),
+                hash: HexBinary::from(commit_hash(9, ROW, SALT)),
+            },
+            0,
+        )
+        .unwrap_err()
+        .mentions("is not registered in graph TEXT");
+}
+
+#[test]
+fn reveal_period_is_validated() {
+    let mut suite = graph();
+    let mut params =
+        suite.query::<agora_market::msg::GraphParams>(&agora_market::msg::QueryMsg::Params {
+            graph: TEXT.to_string(),
+        });
+    params.reveal_period = 0;
+    suite
+        .execute(
+            "admin",
+            ExecuteMsg::UpdateParams {
+                graph: TEXT.to_string(),
+                params,
+            },
+            0,
+        )
+        .unwrap_err()
+        .is(ContractError::InvalidParams {
+            name: "reveal_period".to_string(),
+            reason: "must be in 1..=100 epochs".to_string(),
+        });
+}
+
+#[test]
+fn graphs_without_commit_reveal_refuse_commits() {
+    let mut suite = SuiteBuilder::new().build();
+    suite.register("alice").unwrap();
+    suite.register("bob").unwrap();
+    suite
+        .commit("alice", &[(1, 1)], SALT)
+        .unwrap_err()
+        .is(ContractError::CommitRevealOff {
+            graph: TEXT.to_string(),
+        });
+    suite
+        .reveal("alice", &[(1, 1)], SALT)
+        .unwrap_err()
+        .is(ContractError::CommitRevealOff {
+            graph: TEXT.to_string(),
+        });
+    suite.set_weights("alice", &[(1, 1)]).unwrap();
+}
