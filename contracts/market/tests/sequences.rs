@@ -1,6 +1,7 @@
 //! Random message sequences from several addresses (proptest): none breaks
 //! the token invariant (checked by the Suite after every message), panics,
-//! or lets one address move another's stake.
+//! or lets one address move another's stake, even when messages land
+//! between the pages of an epoch.
 
 mod suite;
 
@@ -20,6 +21,9 @@ enum Step {
     Fund(u128),
     SetWeights(usize, Vec<(u16, u16)>),
     Epoch,
+    /// One page of at most this many uids: other messages then land
+    /// between the pages of one epoch.
+    EpochPage(u32),
     Advance(u64),
 }
 
@@ -34,6 +38,7 @@ fn step() -> impl Strategy<Value = Step> {
         (actor, prop::collection::vec((0u16..5, 0u16..4), 0..4))
             .prop_map(|(a, row)| Step::SetWeights(a, row)),
         Just(Step::Epoch),
+        (1u32..4).prop_map(Step::EpochPage),
         (1u64..60).prop_map(Step::Advance),
     ]
 }
@@ -61,7 +66,7 @@ proptest! {
                 | Step::Claim(a) | Step::SetWeights(a, _) => Some(*a),
                 _ => None,
             };
-            let ran_epoch = matches!(step, Step::Epoch);
+            let ran_epoch = matches!(step, Step::Epoch | Step::EpochPage(_));
             let ok = match step {
                 Step::Register(a) => suite.register(ACTORS[a]).is_ok(),
                 Step::Stake(a, n) => suite.stake(ACTORS[a], n).is_ok(),
@@ -70,6 +75,7 @@ proptest! {
                 Step::Fund(n) => suite.fund(TEXT, n).is_ok(),
                 Step::SetWeights(a, row) => suite.set_weights(ACTORS[a], &row).is_ok(),
                 Step::Epoch => suite.epoch(TEXT).is_ok(),
+                Step::EpochPage(rows) => suite.epoch_page(TEXT, rows).is_ok(),
                 Step::Advance(blocks) => {
                     suite.advance_blocks(blocks);
                     true
