@@ -1,0 +1,86 @@
+//! # agora-client
+//!
+//! How a peer talks to the market: the [`Chain`] trait holds every message
+//! and query a peer needs (register, stake, weights, commit-reveal, the
+//! metagraph, the epoch), so the peer, the demo and the tests are written
+//! once against it. [`EmbeddedChain`] is the implementation that needs no
+//! node: the market contract runs in-process on cw-multi-test, with a bank
+//! and a block clock.
+
+mod embedded;
+
+pub use embedded::EmbeddedChain;
+
+use agora_market::msg::{CommitsResponse, EpochStateResponse, PeerInfo, WeightsResponse};
+
+/// What a chain call can fail with.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ChainError {
+    /// The contract refused the message; the text is its error.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A query failed (unknown graph or uid, or the chain itself).
+    #[error("query failed: {0}")]
+    Query(String),
+    #[error("unknown account {0:?}: create it with fund() first")]
+    UnknownAccount(String),
+}
+
+/// One finished epoch: how many pages it took and what it paid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochOutcome {
+    /// The epoch's number (0-based).
+    pub epoch: u64,
+    pub pages: u32,
+    pub emitted: u128,
+}
+
+/// Every message and query a peer sends to the market. Accounts are named
+/// by the implementation's key names.
+pub trait Chain {
+    /// The current block height.
+    fn height(&self) -> u64;
+    /// The address of key `name`.
+    fn address(&self, name: &str) -> Result<String, ChainError>;
+
+    /// Registers `name` in `graph` with `fee` attached; returns its uid.
+    fn register(
+        &mut self,
+        name: &str,
+        graph: &str,
+        endpoint: &str,
+        fee: u128,
+    ) -> Result<u16, ChainError>;
+    fn serve(&mut self, name: &str, graph: &str, endpoint: &str) -> Result<(), ChainError>;
+    fn stake(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError>;
+    fn unstake(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError>;
+    fn set_weights(
+        &mut self,
+        name: &str,
+        graph: &str,
+        weights: &[(u16, u16)],
+    ) -> Result<(), ChainError>;
+    fn commit_weights(&mut self, name: &str, graph: &str, hash: [u8; 32])
+    -> Result<(), ChainError>;
+    fn reveal_weights(
+        &mut self,
+        name: &str,
+        graph: &str,
+        weights: &[(u16, u16)],
+        salt: &[u8],
+    ) -> Result<(), ChainError>;
+    /// Runs `graph`'s epoch to its last page, `max_rows` uids a page
+    /// (`None`: one transaction).
+    fn epoch(
+        &mut self,
+        name: &str,
+        graph: &str,
+        max_rows: Option<u32>,
+    ) -> Result<EpochOutcome, ChainError>;
+
+    /// Every peer of `graph`, in uid order (all pages of the query).
+    fn metagraph(&self, graph: &str) -> Result<Vec<PeerInfo>, ChainError>;
+    fn epoch_state(&self, graph: &str) -> Result<EpochStateResponse, ChainError>;
+    fn weights(&self, graph: &str, uid: u16) -> Result<WeightsResponse, ChainError>;
+    fn commits(&self, graph: &str, uid: u16) -> Result<CommitsResponse, ChainError>;
+}
