@@ -462,28 +462,52 @@ pub fn save_ledger(
 }
 
 pub fn load_account(storage: &dyn Storage, graph: &str, uid: u16) -> StdResult<Account> {
-    let accounts = load_ledger(storage, graph, uid / LEDGER_CHUNK)?;
-    Ok(accounts
-        .get(usize::from(uid % LEDGER_CHUNK))
-        .cloned()
-        .unwrap_or_default())
+    Ok(AccountSlot::load(storage, graph, uid)?.account().clone())
 }
 
-/// Reads, changes and writes back one uid's account.
-pub fn update_account<T>(
+/// One uid's account inside its ledger chunk: read once, changed, written
+/// back once.
+pub struct AccountSlot {
+    chunk: u16,
+    index: usize,
+    accounts: Vec<Account>,
+}
+
+impl AccountSlot {
+    pub fn load(storage: &dyn Storage, graph: &str, uid: u16) -> StdResult<Self> {
+        let chunk = uid / LEDGER_CHUNK;
+        let index = usize::from(uid % LEDGER_CHUNK);
+        let mut accounts = load_ledger(storage, graph, chunk)?;
+        if accounts.len() <= index {
+            accounts.resize(index + 1, Account::default());
+        }
+        Ok(Self {
+            chunk,
+            index,
+            accounts,
+        })
+    }
+
+    pub fn account(&mut self) -> &mut Account {
+        &mut self.accounts[self.index]
+    }
+
+    pub fn save(&self, storage: &mut dyn Storage, graph: &str) -> StdResult<()> {
+        save_ledger(storage, graph, self.chunk, &self.accounts)
+    }
+}
+
+/// Reads one uid's account, changes it and writes it back, unless `change`
+/// fails: then nothing is written.
+pub fn update_account<T, E: From<StdError>>(
     storage: &mut dyn Storage,
     graph: &str,
     uid: u16,
-    change: impl FnOnce(&mut Account) -> T,
-) -> StdResult<T> {
-    let chunk = uid / LEDGER_CHUNK;
-    let mut accounts = load_ledger(storage, graph, chunk)?;
-    let index = usize::from(uid % LEDGER_CHUNK);
-    if accounts.len() <= index {
-        accounts.resize(index + 1, Account::default());
-    }
-    let result = change(&mut accounts[index]);
-    save_ledger(storage, graph, chunk, &accounts)?;
+    change: impl FnOnce(&mut Account) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut slot = AccountSlot::load(storage, graph, uid)?;
+    let result = change(slot.account())?;
+    slot.save(storage, graph)?;
     Ok(result)
 }
 

@@ -9,8 +9,8 @@ use super::{load_graph, load_own_peer, own_uid};
 use crate::ContractError;
 use crate::execute::stake::add_claim;
 use crate::state::{
-    COMMITS, CONFIG, GRAPHS, Graph, PEERS, PENDING_ROWS, Peer, RESULTS, RESULTS_CHUNK, ROWS,
-    Results, RowRecord, UIDS, decode_results, encode_results, load_account, load_finished_results,
+    AccountSlot, COMMITS, CONFIG, GRAPHS, Graph, PEERS, PENDING_ROWS, Peer, RESULTS, RESULTS_CHUNK,
+    ROWS, Results, RowRecord, UIDS, decode_results, encode_results, load_finished_results,
     load_pending, load_registry_for, load_row, results_slot, set_registered, update_account,
 };
 
@@ -165,7 +165,9 @@ fn prune(
     pruned: &Peer,
     block: u64,
 ) -> Result<Uint128, ContractError> {
-    let old = update_account(storage, graph_name, uid, std::mem::take)?;
+    let old = update_account(storage, graph_name, uid, |account| {
+        Ok::<_, ContractError>(std::mem::take(account))
+    })?;
     let stake = Uint128::new(old.stake);
     if !stake.is_zero() {
         graph.total_stake -= stake;
@@ -253,7 +255,8 @@ pub(crate) fn apply_row(
     let graph_name = graph_name.to_string();
     check_row(&graph_name, graph, own_uid, &mut weights)?;
     let block = env.block.height;
-    let mut account = load_account(deps.storage, &graph_name, own_uid)?;
+    let mut slot = AccountSlot::load(deps.storage, &graph_name, own_uid)?;
+    let account = slot.account();
     let row = if account.has_row {
         load_row(deps.storage, &graph_name, own_uid)?
     } else {
@@ -281,7 +284,8 @@ pub(crate) fn apply_row(
         // the epoch pays this uid (`execute::epoch`).
         PENDING_ROWS.save(deps.storage, (&graph_name, own_uid), &new_row.encode())?;
         if !account.has_pending {
-            update_account(deps.storage, &graph_name, own_uid, |a| a.has_pending = true)?;
+            account.has_pending = true;
+            slot.save(deps.storage, &graph_name)?;
         }
     } else {
         // Rebase the bonds on their current values (SPEC §3 step 7 with the
@@ -298,7 +302,7 @@ pub(crate) fn apply_row(
             .run
             .as_ref()
             .map_or(graph.last_epoch_block, |run| run.block);
-        let bonds = old.bonds(&account).rebase(
+        let bonds = old.bonds(account).rebase(
             old.last_update,
             &old.weights,
             &registered,
@@ -310,7 +314,7 @@ pub(crate) fn apply_row(
         new_row.set_bonds(bonds);
         ROWS.save(deps.storage, (&graph_name, own_uid), &new_row.encode())?;
         account.has_row = true;
-        update_account(deps.storage, &graph_name, own_uid, |a| *a = account)?;
+        slot.save(deps.storage, &graph_name)?;
     }
     Ok(Response::new()
         .add_attribute("action", action)

@@ -18,7 +18,7 @@ pub fn stake(
     let stake = update_account(deps.storage, &graph_name, uid, |account| {
         account.hold_epoch_stake(&graph, uid);
         account.stake += amount.u128();
-        account.stake
+        Ok::<_, ContractError>(account.stake)
     })?;
     graph.total_stake += amount;
     GRAPHS.save(deps.storage, &graph_name, &graph)?;
@@ -45,7 +45,7 @@ pub fn unstake(
     }
     let mut graph = load_graph(deps.storage, &graph_name)?;
     let uid = own_uid(deps.storage, &graph_name, &info.sender)?;
-    let unstaked = update_account(deps.storage, &graph_name, uid, |account| {
+    update_account(deps.storage, &graph_name, uid, |account| {
         if amount.u128() > account.stake {
             return Err(ContractError::InsufficientStake {
                 requested: amount,
@@ -56,7 +56,6 @@ pub fn unstake(
         account.stake -= amount.u128();
         Ok(())
     })?;
-    unstaked?;
     graph.total_stake -= amount;
     let release_at = env.block.height + graph.params.unbonding_period;
     add_claim(deps.storage, &info.sender, amount, release_at)?;
