@@ -48,8 +48,6 @@ pub struct Gas {
     /// CosmWasm gas / [`GAS_MULTIPLIER`], rounded up as wasmd does.
     pub vm: u64,
     pub total: u64,
-    #[serde(skip)]
-    pub kv: KvUsage,
 }
 
 /// A call that went through: the contract's response and what it cost.
@@ -213,7 +211,7 @@ impl VmMarket {
         let used = report.used_internally;
         let vm_gas = used - self.vm_gas_before;
         self.vm_gas_before = used;
-        let kv = self
+        let kv: KvUsage = self
             .instance
             .with_storage(|storage| Ok(storage.take_usage()))
             .unwrap_or_default();
@@ -222,7 +220,6 @@ impl VmMarket {
             storage: kv.gas,
             vm,
             total: kv.gas + vm,
-            kv,
         }
     }
 }

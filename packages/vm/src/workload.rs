@@ -280,7 +280,6 @@ pub fn measure(
         storage: sum.storage + page.storage,
         vm: sum.vm + page.vm,
         total: sum.total + page.total,
-        kv: sum.kv,
     });
     rows.push(GasRow::new(
         workload,
