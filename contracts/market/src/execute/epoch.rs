@@ -233,6 +233,31 @@ impl PageRun<'_> {
         Ok(Some(settlement))
     }
 
+    /// Removes `uid`'s pending row and returns it with `bonds` (the old
+    /// row's, after this epoch) rebased for it, as `set_weights` would have.
+    fn take_pending(
+        &self,
+        storage: &mut dyn Storage,
+        uid: u16,
+        epoch_block: u64,
+        bonds: Bonds,
+        old: Option<&RowRecord>,
+    ) -> StdResult<(Bonds, RowRecord)> {
+        let pending = load_pending(storage, self.graph_name, uid)?
+            .ok_or_else(|| StdError::msg("pending row flagged but missing"))?;
+        let (last_update, weights) =
+            old.map_or((0, &[][..]), |row| (row.last_update, &row.weights[..]));
+        let rebased = bonds.rebase(
+            last_update,
+            weights,
+            &self.registered,
+            epoch_block,
+            visible_vote_sum(pending.last_update, &pending.weights, &self.registered),
+        );
+        PENDING_ROWS.remove(storage, (self.graph_name, uid));
+        Ok((rebased, pending))
+    }
+
     /// Pays uids from the cursor on; returns what this page paid. A
     /// settlement made by this page is given in `settled` (and then this
     /// page pays everyone); otherwise it is read from storage.
@@ -269,7 +294,7 @@ impl PageRun<'_> {
         while run.next_uid < run.peers && self.budget > 0 {
             let uid = run.next_uid as u16;
             let mut account = self.ledger.get(storage, self.graph_name, uid)?.clone();
-            let mut row = match (account.has_row, self.rows.remove(&uid)) {
+            let row = match (account.has_row, self.rows.remove(&uid)) {
                 (false, _) => None,
                 (true, Some(row)) => Some(row),
                 (true, None) => Some(must_load_row(storage, self.graph_name, uid)?),
@@ -291,26 +316,17 @@ impl PageRun<'_> {
                 &bonds,
             )?;
             let payout = settlement.pay(uid, stake, last_update, weights, &bonds)?;
-            let mut bonds = bonds;
-            let mut row_changed = false;
-            if account.has_pending {
-                // The row sent during this epoch replaces the old one now.
-                let mut pending = load_pending(storage, self.graph_name, uid)?
-                    .ok_or_else(|| StdError::msg("pending row flagged but missing"))?;
-                bonds = bonds.rebase(
-                    last_update,
-                    weights,
-                    &self.registered,
-                    run.block,
-                    visible_vote_sum(pending.last_update, &pending.weights, &self.registered),
-                );
-                PENDING_ROWS.remove(storage, (self.graph_name, uid));
+            // A row sent while this epoch ran replaces the old one now, with
+            // the bonds rebased on their values after this epoch.
+            let (bonds, row, row_changed) = if account.has_pending {
+                let (bonds, pending) =
+                    self.take_pending(storage, uid, run.block, bonds, row.as_ref())?;
                 account.has_pending = false;
                 account.has_row = true;
-                pending.set_bonds(bonds.clone());
-                row = Some(pending);
-                row_changed = true;
-            }
+                (bonds, Some(pending), true)
+            } else {
+                (bonds, row, false)
+            };
             account.bond_scale = bonds.scale;
             account.bond_accum = bonds.accum;
             if let Some(mut row) = row
