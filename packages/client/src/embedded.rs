@@ -11,7 +11,9 @@ use cosmwasm_std::{Addr, Coin, Empty, HexBinary, Uint128, coins};
 use cw_multi_test::{App, AppResponse, ContractWrapper, Executor};
 use serde::de::DeserializeOwned;
 
-use crate::{Chain, ChainError, EpochOutcome};
+use std::sync::Arc;
+
+use crate::{Chain, ChainError, EpochOutcome, KeyAddresser};
 
 /// Seconds between blocks, as on most Cosmos chains.
 const BLOCK_SECONDS: u64 = 5;
@@ -174,6 +176,16 @@ impl EmbeddedChain {
     }
 }
 
+/// The account name of a public key on the embedded chain: its lowercase
+/// hex. Fund and register a peer under this name so that its signed
+/// requests map to its address.
+pub fn key_account(public_key: &[u8]) -> String {
+    public_key
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 /// The contract's own words, without cw-multi-test's wrapping.
 fn refusal(text: &str) -> String {
     text.rsplit("error: ")
@@ -200,6 +212,13 @@ impl Chain for EmbeddedChain {
 
     fn address(&self, name: &str) -> Result<String, ChainError> {
         Ok(self.account(name)?.to_string())
+    }
+
+    /// On the embedded chain a key's account is named by the key's hex
+    /// ([`key_account`]).
+    fn key_addresser(&self) -> KeyAddresser {
+        let api = *self.app.api();
+        Arc::new(move |public_key: &[u8]| api.addr_make(&key_account(public_key)).to_string())
     }
 
     fn register(

@@ -9,9 +9,12 @@
 
 mod embedded;
 
-pub use embedded::EmbeddedChain;
+pub use embedded::{EmbeddedChain, key_account};
 
 use agora_market::msg::{CommitsResponse, EpochStateResponse, PeerInfo, WeightsResponse};
+
+/// Public key → address, shareable across threads.
+pub type KeyAddresser = std::sync::Arc<dyn Fn(&[u8]) -> String + Send + Sync>;
 
 /// What a chain call can fail with.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -42,6 +45,9 @@ pub trait Chain {
     fn height(&self) -> u64;
     /// The address of key `name`.
     fn address(&self, name: &str) -> Result<String, ChainError>;
+    /// Maps a secp256k1 public key (SEC1 compressed) to the address it
+    /// signs for: how an axon knows which peer a signed request comes from.
+    fn key_addresser(&self) -> KeyAddresser;
 
     /// Registers `name` in `graph` with `fee` attached; returns its uid.
     fn register(

@@ -1,0 +1,121 @@
+//! The dendrite: calls neighbours' axons concurrently under one deadline.
+//! A neighbour that fails, answers badly or misses the deadline contributes
+//! zeros, and its failures are counted so the peer can rank it down.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::future::join_all;
+
+use crate::PeerKey;
+use crate::tensor::{decode_outputs, encode_inputs};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Neighbour {
+    pub uid: u16,
+    /// Base URL of its axon, e.g. `http://127.0.0.1:9001`.
+    pub endpoint: String,
+}
+
+/// One neighbour's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    pub uid: u16,
+    /// `[batch][dim]`; zeros when the call failed.
+    pub outputs: Vec<Vec<f32>>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+pub struct Dendrite {
+    client: reqwest::Client,
+    key: PeerKey,
+    deadline: Duration,
+    failures: Mutex<BTreeMap<u16, u32>>,
+}
+
+impl Dendrite {
+    pub fn new(key: PeerKey, deadline: Duration) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            key,
+            deadline,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Failed calls so far, by uid.
+    pub fn failures(&self) -> BTreeMap<u16, u32> {
+        self.failures.lock().expect("not poisoned").clone()
+    }
+
+    /// Sends `inputs` (each `context` bytes) to every neighbour at once;
+    /// one reply each, in the order given, within the deadline.
+    pub async fn forward(
+        &self,
+        neighbours: &[Neighbour],
+        inputs: &[Vec<u8>],
+        context: usize,
+        dim: usize,
+    ) -> Vec<Reply> {
+        let body = encode_inputs(inputs, context);
+        let calls = neighbours.iter().map(|neighbour| {
+            let body = body.clone();
+            async move {
+                let call = self.call(neighbour, body, inputs.len(), dim);
+                let result = match tokio::time::timeout(self.deadline, call).await {
+                    Ok(result) => result,
+                    Err(_) => Err(format!("no answer within {:?}", self.deadline)),
+                };
+                match result {
+                    Ok(outputs) => Reply {
+                        uid: neighbour.uid,
+                        outputs,
+                        error: None,
+                    },
+                    Err(error) => {
+                        *self
+                            .failures
+                            .lock()
+                            .expect("not poisoned")
+                            .entry(neighbour.uid)
+                            .or_default() += 1;
+                        Reply {
+                            uid: neighbour.uid,
+                            outputs: vec![vec![0.0; dim]; inputs.len()],
+                            error: Some(error),
+                        }
+                    }
+                }
+            }
+        });
+        join_all(calls).await
+    }
+
+    async fn call(
+        &self,
+        neighbour: &Neighbour,
+        body: Vec<u8>,
+        batch: usize,
+        dim: usize,
+    ) -> Result<Vec<Vec<f32>>, String> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut request = self.client.post(format!(
+            "{}/forward",
+            neighbour.endpoint.trim_end_matches('/')
+        ));
+        for (name, value) in self.key.sign("POST", "/forward", now, &body) {
+            request = request.header(name, value);
+        }
+        let response = request.body(body).send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("{status}: {}", String::from_utf8_lossy(&bytes)));
+        }
+        decode_outputs(&bytes, batch, dim).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,22 @@
+//! # agora-peer
+//!
+//! The off-chain half of an Agora peer (whitepaper §5-§9): the **axon**
+//! serves this peer's model to other peers over HTTP, the **dendrite** calls
+//! neighbours' axons. Requests are signed with the caller's chain key and an
+//! axon answers only peers registered in its graph's metagraph.
+//!
+//! Wire format: tensors travel as `safetensors` (the format of candle and
+//! of Hugging Face), one tensor a body: `inputs`, `u8` of shape
+//! `[batch, context]` (byte contexts of the TEXT graph), and `outputs`, `f32`
+//! of shape `[batch, dim]`.
+
+pub mod auth;
+pub mod axon;
+pub mod dendrite;
+pub mod model;
+pub mod tensor;
+
+pub use auth::PeerKey;
+pub use axon::{AxonConfig, Registry};
+pub use dendrite::{Dendrite, Neighbour, Reply};
+pub use model::Model;

@@ -1,0 +1,145 @@
+//! Request and response bodies as safetensors.
+
+use std::collections::HashMap;
+
+use safetensors::SafeTensors;
+use safetensors::tensor::{Dtype, TensorView};
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum TensorError {
+    #[error("the body is not a safetensors file: {0}")]
+    Format(String),
+    #[error("the body holds no tensor named {0:?}")]
+    Missing(&'static str),
+    #[error("tensor {name:?} must be {expected}, got {got}")]
+    Dtype {
+        name: &'static str,
+        expected: &'static str,
+        got: String,
+    },
+    #[error("tensor {name:?} must have shape {expected}, got {got:?}")]
+    Shape {
+        name: &'static str,
+        expected: String,
+        got: Vec<usize>,
+    },
+}
+
+fn serialize(name: &str, dtype: Dtype, shape: Vec<usize>, data: &[u8]) -> Vec<u8> {
+    let view = TensorView::new(dtype, shape, data).expect("shape matches data");
+    let tensors = HashMap::from([(name.to_string(), view)]);
+    safetensors::serialize(tensors, None).expect("one valid tensor serializes")
+}
+
+fn tensor<'a>(
+    bytes: &'a [u8],
+    name: &'static str,
+) -> Result<(SafeTensors<'a>, &'static str), TensorError> {
+    let tensors =
+        SafeTensors::deserialize(bytes).map_err(|e| TensorError::Format(e.to_string()))?;
+    if tensors.tensor(name).is_err() {
+        return Err(TensorError::Missing(name));
+    }
+    Ok((tensors, name))
+}
+
+/// `inputs`: `u8`, `[batch, context]`.
+pub fn encode_inputs(inputs: &[Vec<u8>], context: usize) -> Vec<u8> {
+    let data: Vec<u8> = inputs.iter().flatten().copied().collect();
+    serialize("inputs", Dtype::U8, vec![inputs.len(), context], &data)
+}
+
+pub fn decode_inputs(
+    bytes: &[u8],
+    context: usize,
+    max_batch: usize,
+) -> Result<Vec<Vec<u8>>, TensorError> {
+    let (tensors, name) = tensor(bytes, "inputs")?;
+    let view = tensors.tensor(name).expect("checked");
+    if view.dtype() != Dtype::U8 {
+        return Err(TensorError::Dtype {
+            name,
+            expected: "U8",
+            got: format!("{:?}", view.dtype()),
+        });
+    }
+    let shape = view.shape().to_vec();
+    if shape.len() != 2 || shape[1] != context || shape[0] == 0 || shape[0] > max_batch {
+        return Err(TensorError::Shape {
+            name,
+            expected: format!("[1..={max_batch}, {context}]"),
+            got: shape,
+        });
+    }
+    Ok(view.data().chunks(context).map(<[u8]>::to_vec).collect())
+}
+
+/// `outputs`: `f32`, `[batch, dim]`.
+pub fn encode_outputs(outputs: &[Vec<f32>], dim: usize) -> Vec<u8> {
+    let data: Vec<u8> = outputs
+        .iter()
+        .flatten()
+        .flat_map(|value| value.to_le_bytes())
+        .collect();
+    serialize("outputs", Dtype::F32, vec![outputs.len(), dim], &data)
+}
+
+pub fn decode_outputs(
+    bytes: &[u8],
+    batch: usize,
+    dim: usize,
+) -> Result<Vec<Vec<f32>>, TensorError> {
+    let (tensors, name) = tensor(bytes, "outputs")?;
+    let view = tensors.tensor(name).expect("checked");
+    if view.dtype() != Dtype::F32 {
+        return Err(TensorError::Dtype {
+            name,
+            expected: "F32",
+            got: format!("{:?}", view.dtype()),
+        });
+    }
+    if view.shape() != [batch, dim] {
+        return Err(TensorError::Shape {
+            name,
+            expected: format!("[{batch}, {dim}]"),
+            got: view.shape().to_vec(),
+        });
+    }
+    let values: Vec<f32> = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok(values.chunks(dim.max(1)).map(<[f32]>::to_vec).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_round_trip_and_bad_ones_are_named() {
+        let inputs = vec![b"abcd".to_vec(), b"efgh".to_vec()];
+        let bytes = encode_inputs(&inputs, 4);
+        assert_eq!(decode_inputs(&bytes, 4, 8).unwrap(), inputs);
+        assert!(matches!(
+            decode_inputs(&bytes, 5, 8),
+            Err(TensorError::Shape { .. })
+        ));
+        assert!(matches!(
+            decode_inputs(&bytes, 4, 1),
+            Err(TensorError::Shape { .. })
+        ));
+        assert!(matches!(
+            decode_inputs(b"junk", 4, 8),
+            Err(TensorError::Format(_))
+        ));
+        let outputs = vec![vec![0.5f32, -1.0], vec![2.0, 3.5]];
+        let bytes = encode_outputs(&outputs, 2);
+        assert_eq!(decode_outputs(&bytes, 2, 2).unwrap(), outputs);
+        assert!(matches!(
+            decode_inputs(&bytes, 2, 8),
+            Err(TensorError::Missing("inputs"))
+        ));
+    }
+}
