@@ -15,6 +15,7 @@ pub mod axon;
 pub mod dendrite;
 pub mod model;
 pub mod tensor;
+pub mod weights;
 
 pub use auth::PeerKey;
 pub use axon::{AxonConfig, Registry};

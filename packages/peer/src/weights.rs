@@ -1,0 +1,141 @@
+//! From what each neighbour is worth to this peer to a row the market
+//! accepts (SPEC §4): no self-weight, no zero, at least `k` and at most
+//! `max_weights_per_row` entries, no normalized weight above
+//! `max_weight_limit` (unless the graph is too small for the cap to bind).
+
+/// The graph's rules a row must meet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowRules {
+    pub own_uid: u16,
+    /// Registered peers: uids `0..peers`.
+    pub peers: u16,
+    /// The peg's `k`.
+    pub min_entries: usize,
+    pub max_entries: usize,
+    /// `max_weight_limit`, in (0, 1].
+    pub max_weight: f64,
+}
+
+/// The largest value a row entry takes.
+const SCALE: f64 = 65535.0;
+
+/// `values`: a neighbour's worth to this peer (any scale; negatives count
+/// as 0). Returns a row sorted by uid, or an empty row when the graph has
+/// no other peer.
+///
+/// Choices: the most valuable neighbours are kept; when fewer than the
+/// rules require are worth anything, the row is filled with the next
+/// uids at the smallest weight (1); a cap that binds is met by
+/// water-filling (capped entries sit at the cap, the excess goes to the
+/// others in proportion to their worth).
+pub fn weight_row(values: &[(u16, f64)], rules: &RowRules) -> Vec<(u16, u16)> {
+    let others = usize::from(rules.peers).saturating_sub(1);
+    if others == 0 {
+        return Vec::new();
+    }
+    let cap_binds = rules.max_weight * others as f64 >= 1.0;
+    let mut needed = rules.min_entries.min(others);
+    if cap_binds {
+        needed = needed.max((1.0 / rules.max_weight).ceil() as usize);
+    }
+    let wanted = needed.max(1).min(rules.max_entries.max(1)).min(others);
+
+    // Every other uid with its worth (0 when unknown), best first.
+    let mut worth = vec![0.0f64; usize::from(rules.peers)];
+    for (uid, value) in values {
+        if *uid < rules.peers && value.is_finite() && *value > 0.0 {
+            worth[usize::from(*uid)] = *value;
+        }
+    }
+    let mut ranked: Vec<(u16, f64)> = (0..rules.peers)
+        .filter(|uid| *uid != rules.own_uid)
+        .map(|uid| (uid, worth[usize::from(uid)]))
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let positive = ranked.iter().filter(|(_, v)| *v > 0.0).count();
+    let keep = positive.clamp(wanted, rules.max_entries.max(1).min(others));
+    ranked.truncate(keep);
+
+    let shares = capped_shares(
+        &ranked.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
+        rules.max_weight,
+        cap_binds,
+    );
+    let largest = shares.iter().copied().fold(0.0, f64::max);
+    let mut row: Vec<(u16, u16)> = ranked
+        .iter()
+        .zip(&shares)
+        .map(|((uid, _), share)| (*uid, ((share / largest) * SCALE).floor().max(1.0) as u16))
+        .collect();
+    if cap_binds {
+        enforce_cap(&mut row, rules.max_weight);
+    }
+    row.sort_unstable_by_key(|(uid, _)| *uid);
+    row
+}
+
+/// Shares summing to 1, in proportion to `values` (equal when all are 0),
+/// none above `cap` when `binds`.
+fn capped_shares(values: &[f64], cap: f64, binds: bool) -> Vec<f64> {
+    let total: f64 = values.iter().sum();
+    let mut shares: Vec<f64> = if total > 0.0 {
+        values.iter().map(|v| v / total).collect()
+    } else {
+        vec![1.0 / values.len() as f64; values.len()]
+    };
+    if !binds {
+        return shares;
+    }
+    let mut capped = vec![false; shares.len()];
+    loop {
+        let over: Vec<usize> = (0..shares.len())
+            .filter(|i| !capped[*i] && shares[*i] > cap)
+            .collect();
+        if over.is_empty() {
+            return shares;
+        }
+        for i in over {
+            capped[i] = true;
+            shares[i] = cap;
+        }
+        let left = 1.0 - cap * capped.iter().filter(|c| **c).count() as f64;
+        let free: f64 = (0..shares.len())
+            .filter(|i| !capped[*i])
+            .map(|i| values.get(i).copied().unwrap_or(0.0))
+            .sum();
+        let uncapped = capped.iter().filter(|c| !**c).count();
+        for i in 0..shares.len() {
+            if !capped[i] {
+                shares[i] = if free > 0.0 {
+                    left * values[i] / free
+                } else {
+                    left / uncapped as f64
+                };
+            }
+        }
+    }
+}
+
+/// After rounding to integers, lowers any entry whose normalized weight
+/// passed `cap`: `w ≤ cap (w + rest)` is `w ≤ cap · rest / (1 − cap)`.
+fn enforce_cap(row: &mut [(u16, u16)], cap: f64) {
+    if cap >= 1.0 {
+        return;
+    }
+    loop {
+        let total: u64 = row.iter().map(|(_, w)| u64::from(*w)).sum();
+        let mut changed = false;
+        for (_, weight) in row.iter_mut() {
+            let rest = (total - u64::from(*weight)) as f64;
+            let most = (cap * rest / (1.0 - cap)).floor().max(1.0) as u16;
+            if *weight > most {
+                *weight = most;
+                changed = true;
+                break;
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Rows from `weight_row` are accepted by the market contract itself, for
+//! any worths and any of the graph's rules.
+
+use agora_client::{Chain, EmbeddedChain};
+use agora_market::msg::{GraphParams, TEXT};
+use agora_peer::weights::{RowRules, weight_row};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+fn graph(peers: u16, k: u32, max_entries: u32, limit: Decimal) -> EmbeddedChain {
+    let mut params = GraphParams::new(1_000, 0, 10);
+    params.min_allowed_weights = k;
+    params.peg_floor = 1;
+    params.max_weights_per_row = max_entries;
+    params.max_weight_limit = limit.into();
+    let mut chain = EmbeddedChain::new("uagora", "admin", 10u128.pow(12), params).unwrap();
+    for uid in 0..peers {
+        let name = format!("peer{uid}");
+        chain.fund("admin", &name, 10).unwrap();
+        chain
+            .register(&name, TEXT, "http://127.0.0.1:9000", 0)
+            .unwrap();
+    }
+    chain
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn the_contract_accepts_every_row(
+        peers in 2u16..16,
+        k in 1u32..5,
+        extra in 0u32..6,
+        limit in prop_oneof![Just(100), Just(50), Just(30), Just(25), Just(20)],
+        own in 0u16..16,
+        worths in prop::collection::vec((0u16..20, -1.0f64..10.0), 0..20),
+    ) {
+        let own = own % peers;
+        let max_entries = k + extra;
+        let limit = Decimal::new(limit, 2);
+        let cap = limit.to_string().parse::<f64>().unwrap();
+        // A graph whose cap binds but whose rows are too short to meet it
+        // accepts no row at all: not this function's case.
+        let others = u32::from(peers) - 1;
+        let cap_binds = cap * f64::from(others) >= 1.0;
+        let cap_entries = (1.0 / cap).ceil() as u32;
+        prop_assume!(!cap_binds || cap_entries <= max_entries);
+        let mut chain = graph(peers, k, max_entries, limit);
+        let rules = RowRules {
+            own_uid: own,
+            peers,
+            min_entries: k as usize,
+            max_entries: max_entries as usize,
+            max_weight: cap,
+        };
+        let row = weight_row(&worths, &rules);
+        prop_assert!(!row.is_empty());
+        let name = format!("peer{own}");
+        prop_assert_eq!(chain.set_weights(&name, TEXT, &row), Ok(()), "row {:?}", row);
+    }
+}
+
+#[test]
+fn worth_orders_the_row_and_the_cap_spreads_it() {
+    let rules = RowRules {
+        own_uid: 0,
+        peers: 6,
+        min_entries: 1,
+        max_entries: 3,
+        max_weight: 1.0,
+    };
+    // The three most valuable, scaled so the best is 65535; self dropped.
+    let row = weight_row(&[(0, 9.0), (1, 4.0), (2, 1.0), (3, 2.0), (4, 0.0)], &rules);
+    assert_eq!(row, vec![(1, 65535), (2, 16383), (3, 32767)]);
+    // A cap of 0.4 moves the excess of the best to the others.
+    let capped = RowRules {
+        max_weight: 0.4,
+        ..rules
+    };
+    let row = weight_row(&[(1, 4.0), (2, 1.0), (3, 2.0)], &capped);
+    let total: f64 = row.iter().map(|(_, w)| f64::from(*w)).sum();
+    assert!(row.iter().all(|(_, w)| f64::from(*w) / total <= 0.4));
+    assert_eq!(row[0].0, 1);
+    // Nothing is worth anything: k entries at equal weight.
+    let row = weight_row(
+        &[],
+        &RowRules {
+            min_entries: 2,
+            ..rules
+        },
+    );
+    assert_eq!(row, vec![(1, 65535), (2, 65535)]);
+    // A graph of one.
+    assert_eq!(weight_row(&[], &RowRules { peers: 1, ..rules }), vec![]);
+}
