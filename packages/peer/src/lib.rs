@@ -12,7 +12,9 @@
 
 pub mod auth;
 pub mod axon;
+pub mod corpus;
 pub mod dendrite;
+pub mod local;
 pub mod model;
 pub mod tensor;
 pub mod weights;

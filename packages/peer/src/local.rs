@@ -1,0 +1,178 @@
+//! The local model (whitepaper §5): byte contexts in, a `dim`-dimensional
+//! representation out, and a next-byte head for the local loss.
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{
+    AdamW, Embedding, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap, embedding, linear,
+};
+
+use crate::Model;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// Bytes of context.
+    pub context: usize,
+    /// Width of a byte's embedding.
+    pub embed: usize,
+    pub hidden: usize,
+    /// Width of the representation peers exchange.
+    pub dim: usize,
+}
+
+/// Representation network and head, with their parameters.
+pub struct LocalModel {
+    pub shape: Shape,
+    vars: VarMap,
+    embed: Embedding,
+    hidden: Linear,
+    repr: Linear,
+    head: Linear,
+    device: Device,
+}
+
+/// Contexts and their next bytes sampled from `text`, deterministically.
+pub fn batch(text: &[u8], context: usize, size: usize, seed: u64) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let span = text.len().saturating_sub(context + 1).max(1) as u64;
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..size)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let start = ((state >> 33) % span) as usize;
+            (text[start..start + context].to_vec(), text[start + context])
+        })
+        .unzip()
+}
+
+impl LocalModel {
+    /// A model whose initial parameters depend on `seed` alone (candle's
+    /// CPU device cannot be seeded, so they are drawn here).
+    pub fn new(shape: Shape, seed: u64) -> candle_core::Result<Self> {
+        let device = Device::Cpu;
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &device);
+        let model = Self {
+            embed: embedding(256, shape.embed, vb.pp("embed"))?,
+            hidden: linear(shape.context * shape.embed, shape.hidden, vb.pp("hidden"))?,
+            repr: linear(shape.hidden, shape.dim, vb.pp("repr"))?,
+            head: linear(shape.dim, 256, vb.pp("head"))?,
+            shape,
+            vars,
+            device,
+        };
+        model.initialize(seed)?;
+        Ok(model)
+    }
+
+    /// Uniform in ±1/√fan_in for weights (±1 for embeddings), zero biases,
+    /// from a generator seeded with `seed`, in name order.
+    fn initialize(&self, seed: u64) -> candle_core::Result<()> {
+        let data = self.vars.data().lock().expect("not poisoned");
+        let mut names: Vec<&String> = data.keys().collect();
+        names.sort();
+        let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+        for name in names {
+            let var = &data[name];
+            let dims = var.dims().to_vec();
+            let bound = if name.ends_with("bias") {
+                0.0
+            } else if name.starts_with("embed") {
+                1.0
+            } else {
+                1.0 / (dims[dims.len() - 1] as f32).sqrt()
+            };
+            let values: Vec<f32> = (0..var.elem_count())
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let unit = (state >> 40) as f32 / (1u64 << 24) as f32;
+                    (2.0 * unit - 1.0) * bound
+                })
+                .collect();
+            var.set(&Tensor::from_vec(values, dims, &self.device)?)?;
+        }
+        Ok(())
+    }
+
+    fn inputs(&self, contexts: &[Vec<u8>]) -> candle_core::Result<Tensor> {
+        let flat: Vec<u32> = contexts.iter().flatten().map(|b| u32::from(*b)).collect();
+        Tensor::from_vec(flat, (contexts.len(), self.shape.context), &self.device)
+    }
+
+    /// `[batch, dim]` representations.
+    pub fn represent(&self, contexts: &[Vec<u8>]) -> candle_core::Result<Tensor> {
+        let x = self.embed.forward(&self.inputs(contexts)?)?;
+        let x = x.flatten_from(1)?;
+        let x = self.hidden.forward(&x)?.relu()?;
+        self.repr.forward(&x)?.tanh()
+    }
+
+    /// Mean cross-entropy of the next byte.
+    pub fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<Tensor> {
+        let logits = self.head.forward(&self.represent(contexts)?)?;
+        let targets: Vec<u32> = next.iter().map(|b| u32::from(*b)).collect();
+        let targets = Tensor::from_vec(targets, next.len(), &self.device)?;
+        candle_nn::loss::cross_entropy(&logits, &targets)
+    }
+
+    /// `steps` steps of AdamW on batches from `text`; the last loss.
+    pub fn train(
+        &mut self,
+        text: &[u8],
+        steps: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> candle_core::Result<f32> {
+        let params = ParamsAdamW {
+            lr: 3e-3,
+            ..ParamsAdamW::default()
+        };
+        let mut optimizer = AdamW::new(self.vars.all_vars(), params)?;
+        let mut last = f32::NAN;
+        for step in 0..steps {
+            let (contexts, next) = batch(text, self.shape.context, batch_size, seed + step as u64);
+            let loss = self.loss(&contexts, &next)?;
+            optimizer.backward_step(&loss)?;
+            last = loss.to_scalar::<f32>()?;
+        }
+        Ok(last)
+    }
+
+    /// Mean loss over `batches` fixed batches of `text` (held-out loss).
+    pub fn evaluate(
+        &self,
+        text: &[u8],
+        batches: usize,
+        batch_size: usize,
+    ) -> candle_core::Result<f32> {
+        let mut total = 0.0;
+        for index in 0..batches {
+            let (contexts, next) = batch(
+                text,
+                self.shape.context,
+                batch_size,
+                1_000_000 + index as u64,
+            );
+            total += self.loss(&contexts, &next)?.to_scalar::<f32>()?;
+        }
+        Ok(total / batches as f32)
+    }
+}
+
+impl Model for LocalModel {
+    fn context(&self) -> usize {
+        self.shape.context
+    }
+    fn dim(&self) -> usize {
+        self.shape.dim
+    }
+    fn forward(&self, inputs: &[Vec<u8>]) -> Vec<Vec<f32>> {
+        self.represent(inputs)
+            .and_then(|t| t.to_vec2::<f32>())
+            .unwrap_or_else(|_| vec![vec![0.0; self.shape.dim]; inputs.len()])
+    }
+}

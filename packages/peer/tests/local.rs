@@ -1,0 +1,42 @@
+//! The local model learns English from its shard of the Debian corpus.
+
+use std::path::Path;
+use std::time::Instant;
+
+use agora_peer::Model;
+use agora_peer::corpus::{Corpus, DEFAULT_DIR};
+use agora_peer::local::{LocalModel, Shape};
+
+const SHAPE: Shape = Shape {
+    context: 8,
+    embed: 16,
+    hidden: 128,
+    dim: 32,
+};
+
+#[test]
+fn training_lowers_the_held_out_loss_and_the_axon_serves_representations() {
+    let corpus = Corpus::load(Path::new(DEFAULT_DIR)).expect("base-files installs the licences");
+    assert!(corpus.train.len() > 100_000, "{} bytes", corpus.train.len());
+    let shard = corpus.shard(0, 4);
+    let mut model = LocalModel::new(SHAPE, 1).unwrap();
+    let before = model.evaluate(&corpus.held_out, 4, 256).unwrap();
+    let started = Instant::now();
+    model.train(shard, 1000, 64, 7).unwrap();
+    let after = model.evaluate(&corpus.held_out, 4, 256).unwrap();
+    eprintln!(
+        "held-out loss {before:.3} -> {after:.3} in {:?}",
+        started.elapsed()
+    );
+    // Uniform over bytes is ln 256 = 5.55.
+    assert!(before > 5.0, "{before}");
+    assert!(after < 2.8, "{after}");
+    let outputs = model.forward(&[b"the free".to_vec(), b"software".to_vec()]);
+    assert_eq!(outputs.len(), 2);
+    assert!(
+        outputs
+            .iter()
+            .all(|row| row.len() == 32 && row.iter().all(|v| v.abs() <= 1.0))
+    );
+    assert_ne!(outputs[0], outputs[1]);
+}
