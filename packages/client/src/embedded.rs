@@ -253,6 +253,13 @@ impl Chain for EmbeddedChain {
         self.send(name, &msg, amount).map(|_| ())
     }
 
+    fn fund_rewards(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError> {
+        let msg = ExecuteMsg::FundRewards {
+            graph: graph.to_string(),
+        };
+        self.send(name, &msg, amount).map(|_| ())
+    }
+
     fn unstake(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError> {
         let msg = ExecuteMsg::Unstake {
             graph: graph.to_string(),

@@ -59,6 +59,8 @@ pub trait Chain {
     ) -> Result<u16, ChainError>;
     fn serve(&mut self, name: &str, graph: &str, endpoint: &str) -> Result<(), ChainError>;
     fn stake(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError>;
+    /// Adds `amount` from `name` to `graph`'s reward pool.
+    fn fund_rewards(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError>;
     fn unstake(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError>;
     fn set_weights(
         &mut self,

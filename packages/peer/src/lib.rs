@@ -14,8 +14,10 @@ pub mod auth;
 pub mod axon;
 pub mod corpus;
 pub mod dendrite;
+pub mod gating;
 pub mod local;
 pub mod model;
+pub mod quality;
 pub mod tensor;
 pub mod weights;
 

@@ -1,0 +1,182 @@
+//! Learning through neighbours with sparse gating (whitepaper §7), and what
+//! each neighbour is worth (§9).
+//!
+//! For each input, a trainable gate scores the neighbours from this peer's
+//! own representation and keeps the top `k`; the head reads the own
+//! representation beside the gated sum of the neighbours' and predicts the
+//! next byte. Gate and head train together on that local loss; the local
+//! model stays as trained. Only neighbours in some input's top `k` are
+//! called.
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap, linear};
+
+/// Gate and head over `neighbours` neighbours of width `dim`.
+pub struct Router {
+    pub neighbours: usize,
+    pub top_k: usize,
+    dim: usize,
+    vars: VarMap,
+    gate: Linear,
+    head: Linear,
+    device: Device,
+    optimizer: Option<AdamW>,
+}
+
+/// What one batch gives: the loss and each neighbour's mean gate weight.
+pub struct Step {
+    pub loss: f32,
+    pub importance: Vec<f32>,
+}
+
+impl Router {
+    pub fn new(dim: usize, neighbours: usize, top_k: usize) -> candle_core::Result<Self> {
+        let device = Device::Cpu;
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &device);
+        let gate = linear(dim, neighbours.max(1), vb.pp("gate"))?;
+        let head = linear(2 * dim, 256, vb.pp("head"))?;
+        // Deterministic start: a zero gate (every neighbour alike) and a
+        // zero head (uniform prediction).
+        for var in vars.all_vars() {
+            var.set(&var.zeros_like()?)?;
+        }
+        Ok(Self {
+            neighbours,
+            top_k: top_k.clamp(1, neighbours.max(1)),
+            dim,
+            vars,
+            gate,
+            head,
+            device,
+            optimizer: None,
+        })
+    }
+
+    /// Which neighbours some input of the batch routes to: the only ones
+    /// worth calling.
+    pub fn selected(&self, own: &[Vec<f32>]) -> candle_core::Result<Vec<usize>> {
+        let masks = self.top_k_masks(&self.scores(own)?)?;
+        Ok((0..self.neighbours)
+            .filter(|j| masks.iter().any(|row| row[*j]))
+            .collect())
+    }
+
+    fn tensor(&self, rows: &[Vec<f32>], width: usize) -> candle_core::Result<Tensor> {
+        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        Tensor::from_vec(flat, (rows.len(), width), &self.device)
+    }
+
+    fn scores(&self, own: &[Vec<f32>]) -> candle_core::Result<Tensor> {
+        self.gate.forward(&self.tensor(own, self.dim)?)
+    }
+
+    fn top_k_masks(&self, scores: &Tensor) -> candle_core::Result<Vec<Vec<bool>>> {
+        Ok(scores
+            .to_vec2::<f32>()?
+            .into_iter()
+            .map(|row| {
+                let mut order: Vec<usize> = (0..row.len()).collect();
+                // Ties go to the lower index, so the choice is deterministic.
+                order.sort_by(|a, b| row[*b].total_cmp(&row[*a]).then(a.cmp(b)));
+                let mut mask = vec![false; row.len()];
+                for j in order.into_iter().take(self.top_k) {
+                    mask[j] = true;
+                }
+                mask
+            })
+            .collect())
+    }
+
+    /// Loss of the batch. `neighbours[j]` holds neighbour `j`'s outputs
+    /// (`[batch][dim]`, zeros when not called); `without` drops one
+    /// neighbour from every gate (leave-one-out).
+    fn forward(
+        &self,
+        own: &[Vec<f32>],
+        neighbours: &[Vec<Vec<f32>>],
+        next: &[u8],
+        without: Option<usize>,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let batch = own.len();
+        let scores = self.scores(own)?;
+        let masks = self.top_k_masks(&scores)?;
+        let keep: Vec<f32> = masks
+            .iter()
+            .flat_map(|row| {
+                row.iter()
+                    .enumerate()
+                    .map(|(j, kept)| {
+                        if *kept && Some(j) != without {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let keep = Tensor::from_vec(keep, (batch, self.neighbours), &self.device)?;
+        // Softmax over the kept neighbours only; a row with none kept
+        // (leave-one-out of its only choice) mixes nothing.
+        let penalty = ((&keep - 1.0)? * 1e9)?;
+        let gates = (candle_nn::ops::softmax_last_dim(&(scores + penalty)?)? * keep)?;
+        // [batch, neighbours, dim] ← neighbour-major rows.
+        let mut stacked = Vec::with_capacity(batch * self.neighbours * self.dim);
+        for input in 0..batch {
+            for outputs in neighbours {
+                stacked.extend_from_slice(&outputs[input]);
+            }
+        }
+        let stacked = Tensor::from_vec(stacked, (batch, self.neighbours, self.dim), &self.device)?;
+        let mixture = gates.unsqueeze(1)?.matmul(&stacked)?.squeeze(1)?;
+        let features = Tensor::cat(&[&self.tensor(own, self.dim)?, &mixture], 1)?;
+        let logits = self.head.forward(&features)?;
+        let targets: Vec<u32> = next.iter().map(|b| u32::from(*b)).collect();
+        let targets = Tensor::from_vec(targets, batch, &self.device)?;
+        Ok((candle_nn::loss::cross_entropy(&logits, &targets)?, gates))
+    }
+
+    /// One training step of gate and head.
+    pub fn train(
+        &mut self,
+        own: &[Vec<f32>],
+        neighbours: &[Vec<Vec<f32>>],
+        next: &[u8],
+    ) -> candle_core::Result<Step> {
+        let (loss, gates) = self.forward(own, neighbours, next, None)?;
+        if self.optimizer.is_none() {
+            let params = ParamsAdamW {
+                lr: 1e-2,
+                ..ParamsAdamW::default()
+            };
+            self.optimizer = Some(AdamW::new(self.vars.all_vars(), params)?);
+        }
+        self.optimizer
+            .as_mut()
+            .expect("set above")
+            .backward_step(&loss)?;
+        Ok(Step {
+            loss: loss.to_scalar()?,
+            importance: gates.mean(0)?.to_vec1()?,
+        })
+    }
+
+    /// The batch's loss, with every neighbour and without each: what each
+    /// neighbour adds (loss without it minus loss with it).
+    pub fn leave_one_out(
+        &self,
+        own: &[Vec<f32>],
+        neighbours: &[Vec<Vec<f32>>],
+        next: &[u8],
+    ) -> candle_core::Result<(f32, Vec<f32>)> {
+        let (with_all, _) = self.forward(own, neighbours, next, None)?;
+        let with_all: f32 = with_all.to_scalar()?;
+        let mut gains = Vec::with_capacity(self.neighbours);
+        for j in 0..self.neighbours {
+            let (without, _) = self.forward(own, neighbours, next, Some(j))?;
+            gains.push(without.to_scalar::<f32>()? - with_all);
+        }
+        Ok((with_all, gains))
+    }
+}
