@@ -88,20 +88,13 @@ impl Router {
             .collect())
     }
 
-    /// Loss of the batch. `neighbours[j]` holds neighbour `j`'s outputs
-    /// (`[batch][dim]`, zeros when not called); `without` drops one
-    /// neighbour from every gate (leave-one-out).
-    fn forward(
-        &self,
-        own: &[Vec<f32>],
-        neighbours: &[Vec<Vec<f32>>],
-        next: &[u8],
-        without: Option<usize>,
-    ) -> candle_core::Result<(Tensor, Tensor)> {
-        let batch = own.len();
+    /// Gate weights `[batch, neighbours]`: softmax over each input's top
+    /// `k`, 0 elsewhere; `without` drops one neighbour from every gate
+    /// (leave-one-out), and a row left with none mixes nothing.
+    fn gates(&self, own: &[Vec<f32>], without: Option<usize>) -> candle_core::Result<Tensor> {
         let scores = self.scores(own)?;
-        let masks = self.top_k_masks(&scores)?;
-        let keep: Vec<f32> = masks
+        let keep: Vec<f32> = self
+            .top_k_masks(&scores)?
             .iter()
             .flat_map(|row| {
                 row.iter()
@@ -116,12 +109,15 @@ impl Router {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let keep = Tensor::from_vec(keep, (batch, self.neighbours), &self.device)?;
-        // Softmax over the kept neighbours only; a row with none kept
-        // (leave-one-out of its only choice) mixes nothing.
+        let keep = Tensor::from_vec(keep, (own.len(), self.neighbours), &self.device)?;
         let penalty = ((&keep - 1.0)? * 1e9)?;
-        let gates = (candle_nn::ops::softmax_last_dim(&(scores + penalty)?)? * keep)?;
-        // [batch, neighbours, dim] ← neighbour-major rows.
+        candle_nn::ops::softmax_last_dim(&(scores + penalty)?)? * keep
+    }
+
+    /// `Σ_j gate_j · neighbour_j`, `[batch, dim]`. `neighbours[j]` holds
+    /// neighbour `j`'s outputs (`[batch][dim]`, zeros when not called).
+    fn mix(&self, gates: &Tensor, neighbours: &[Vec<Vec<f32>>]) -> candle_core::Result<Tensor> {
+        let batch = gates.dim(0)?;
         let mut stacked = Vec::with_capacity(batch * self.neighbours * self.dim);
         for input in 0..batch {
             for outputs in neighbours {
@@ -129,12 +125,55 @@ impl Router {
             }
         }
         let stacked = Tensor::from_vec(stacked, (batch, self.neighbours, self.dim), &self.device)?;
-        let mixture = gates.unsqueeze(1)?.matmul(&stacked)?.squeeze(1)?;
-        let features = Tensor::cat(&[&self.tensor(own, self.dim)?, &mixture], 1)?;
+        gates.unsqueeze(1)?.matmul(&stacked)?.squeeze(1)
+    }
+
+    /// Loss of the batch, and the gates that gave it.
+    fn forward(
+        &self,
+        own: &[Vec<f32>],
+        neighbours: &[Vec<Vec<f32>>],
+        next: &[u8],
+        without: Option<usize>,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let gates = self.gates(own, without)?;
+        let mixture = self.mix(&gates, neighbours)?;
+        Ok((self.head_loss(own, &mixture, next)?, gates))
+    }
+
+    /// The head's loss given a mixture `[batch, dim]`.
+    fn head_loss(
+        &self,
+        own: &[Vec<f32>],
+        mixture: &Tensor,
+        next: &[u8],
+    ) -> candle_core::Result<Tensor> {
+        let features = Tensor::cat(&[&self.tensor(own, self.dim)?, mixture], 1)?;
         let logits = self.head.forward(&features)?;
         let targets: Vec<u32> = next.iter().map(|b| u32::from(*b)).collect();
-        let targets = Tensor::from_vec(targets, batch, &self.device)?;
-        Ok((candle_nn::loss::cross_entropy(&logits, &targets)?, gates))
+        let targets = Tensor::from_vec(targets, next.len(), &self.device)?;
+        candle_nn::loss::cross_entropy(&logits, &targets)
+    }
+
+    /// The gated mixture itself, `[batch][dim]`: what a student distils.
+    pub fn mixture(
+        &self,
+        own: &[Vec<f32>],
+        neighbours: &[Vec<Vec<f32>>],
+    ) -> candle_core::Result<Vec<Vec<f32>>> {
+        self.mix(&self.gates(own, None)?, neighbours)?.to_vec2()
+    }
+
+    /// The head's loss when `mixture` stands in for the neighbours (a
+    /// distilled student's output): no neighbour is called.
+    pub fn loss_with(
+        &self,
+        own: &[Vec<f32>],
+        mixture: &[Vec<f32>],
+        next: &[u8],
+    ) -> candle_core::Result<f32> {
+        let mixture = self.tensor(mixture, self.dim)?;
+        self.head_loss(own, &mixture, next)?.to_scalar()
     }
 
     /// One training step of gate and head.

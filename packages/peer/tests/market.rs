@@ -182,6 +182,8 @@ async fn useful_peers_earn_and_lazy_and_noisy_ones_do_not() {
         .map(|_| Router::new(SHAPE.dim, models.len() - 1, 2).unwrap())
         .collect();
     let mut alone_vs_gated = Vec::new();
+    // The weakest peer keeps (inputs, mixture) pairs to distil later.
+    let mut pairs = Vec::new();
     let mut last_paid = Vec::new();
     for epoch in 0..3u64 {
         for (v, local) in honest.iter().enumerate() {
@@ -212,8 +214,11 @@ async fn useful_peers_earn_and_lazy_and_noisy_ones_do_not() {
                 let (contexts, next) = batch(shard, SHAPE.context, 64, epoch * 1000 + step);
                 let own = local.forward(&contexts);
                 let selected = routers[v].selected(&own).unwrap();
-                let outputs = call(contexts, selected).await;
+                let outputs = call(contexts.clone(), selected).await;
                 routers[v].train(&own, &outputs, &next).unwrap();
+                if v == 3 && epoch == 2 {
+                    pairs.push((contexts, routers[v].mixture(&own, &outputs).unwrap()));
+                }
             }
             // Worth: what the local loss loses without each neighbour, on
             // held-out text (all neighbours called, so each can be judged).
@@ -250,6 +255,27 @@ async fn useful_peers_earn_and_lazy_and_noisy_ones_do_not() {
         chain.epoch("admin", TEXT, None).unwrap();
         last_paid = chain.metagraph(TEXT).unwrap();
     }
+
+    // Distillation (§8): a student of the weakest peer learns the mixture
+    // and then answers without calling anyone.
+    let mut student = LocalModel::new(SHAPE, 42).unwrap();
+    let distil_error = student.distill(&pairs, 20).unwrap();
+    let (contexts, next) = batch(&corpus.held_out, SHAPE.context, 256, 999);
+    let weakest = &honest[3];
+    let own = weakest.forward(&contexts);
+    let alone = weakest
+        .loss(&contexts, &next)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let distilled = routers[3]
+        .loss_with(&own, &student.forward(&contexts), &next)
+        .unwrap();
+    eprintln!(
+        "weakest peer, held-out: alone {alone:.4}, through neighbours {:.4}, distilled {distilled:.4} (student mse {distil_error:.4})",
+        alone_vs_gated[3].1
+    );
+    assert!(distilled < alone, "distilled {distilled} vs alone {alone}");
 
     let total: u128 = last_paid.iter().map(|p| p.last_paid.u128()).sum();
     let idle: u128 = last_paid[4].last_paid.u128() + last_paid[5].last_paid.u128();
