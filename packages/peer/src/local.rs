@@ -19,6 +19,9 @@ pub struct Shape {
     pub dim: usize,
 }
 
+/// Inputs and the representations a student should give for them.
+pub type DistillPair = (Vec<Vec<u8>>, Vec<Vec<f32>>);
+
 /// Representation network and head, with their parameters.
 pub struct LocalModel {
     pub shape: Shape,
@@ -146,11 +149,7 @@ impl LocalModel {
     /// reproduce `targets` (a gated mixture of neighbours) on the same
     /// inputs, `passes` times over the pairs, by mean squared error;
     /// returns the last pass's mean error. The head is left alone.
-    pub fn distill(
-        &mut self,
-        pairs: &[(Vec<Vec<u8>>, Vec<Vec<f32>>)],
-        passes: usize,
-    ) -> candle_core::Result<f32> {
+    pub fn distill(&mut self, pairs: &[DistillPair], passes: usize) -> candle_core::Result<f32> {
         let params = ParamsAdamW {
             lr: 3e-3,
             ..ParamsAdamW::default()
