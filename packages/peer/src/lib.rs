@@ -19,9 +19,11 @@ pub mod local;
 pub mod model;
 pub mod quality;
 pub mod tensor;
+pub mod validator;
 pub mod weights;
 
 pub use auth::PeerKey;
 pub use axon::{AxonConfig, Registry};
 pub use dendrite::{Dendrite, Neighbour, Reply};
 pub use model::Model;
+pub use validator::{Assessment, Validator};

@@ -11,11 +11,10 @@ use agora_client::{Chain, EmbeddedChain, key_account};
 use agora_market::msg::{GraphParams, TEXT};
 use agora_peer::axon::router;
 use agora_peer::corpus::{Corpus, DEFAULT_DIR};
-use agora_peer::gating::Router;
 use agora_peer::local::{LocalModel, Shape, batch};
 use agora_peer::quality::probe_loss;
-use agora_peer::weights::{RowRules, weight_row};
-use agora_peer::{AxonConfig, Dendrite, Model, Neighbour, PeerKey, Registry};
+use agora_peer::weights::RowRules;
+use agora_peer::{AxonConfig, Model, Neighbour, PeerKey, Registry, Validator};
 
 const SHAPE: Shape = Shape {
     context: 8,
@@ -178,67 +177,47 @@ async fn useful_peers_earn_and_lazy_and_noisy_ones_do_not() {
     }
 
     // Each honest peer learns through the other five.
-    let mut routers: Vec<Router> = (0..honest.len())
-        .map(|_| Router::new(SHAPE.dim, models.len() - 1, 2).unwrap())
-        .collect();
-    let mut alone_vs_gated = Vec::new();
-    // The weakest peer keeps (inputs, mixture) pairs to distil later.
-    let mut pairs = Vec::new();
-    let mut last_paid = Vec::new();
-    for epoch in 0..3u64 {
-        for (v, local) in honest.iter().enumerate() {
-            let neighbours: Vec<Neighbour> = (0..models.len())
+    let mut validators: Vec<Validator> = honest
+        .iter()
+        .enumerate()
+        .map(|(v, local)| {
+            let neighbours = (0..models.len())
                 .filter(|uid| *uid != v)
                 .map(|uid| Neighbour {
                     uid: uid as u16,
                     endpoint: endpoints[uid].clone(),
                 })
                 .collect();
-            let dendrite = Dendrite::new(keys[v].clone(), std::time::Duration::from_secs(5));
-            let shard = corpus.shard(v, 4);
-            let (all, dendrite) = (&neighbours, &dendrite);
-            let call = |contexts: Vec<Vec<u8>>, selected: Vec<usize>| {
-                let called: Vec<Neighbour> = selected.iter().map(|j| all[*j].clone()).collect();
-                async move {
-                    let replies = dendrite
-                        .forward(&called, &contexts, SHAPE.context, SHAPE.dim)
-                        .await;
-                    let mut outputs = vec![vec![vec![0.0; SHAPE.dim]; contexts.len()]; all.len()];
-                    for (j, reply) in selected.iter().zip(replies) {
-                        outputs[*j] = reply.outputs;
-                    }
-                    outputs
-                }
-            };
-            for step in 0..60u64 {
-                let (contexts, next) = batch(shard, SHAPE.context, 64, epoch * 1000 + step);
-                let own = local.forward(&contexts);
-                let selected = routers[v].selected(&own).unwrap();
-                let outputs = call(contexts.clone(), selected).await;
-                routers[v].train(&own, &outputs, &next).unwrap();
-                if v == 3 && epoch == 2 {
-                    pairs.push((contexts, routers[v].mixture(&own, &outputs).unwrap()));
-                }
-            }
-            // Worth: what the local loss loses without each neighbour, on
-            // held-out text (all neighbours called, so each can be judged).
-            let (contexts, next) = batch(&corpus.held_out, SHAPE.context, 256, 77 + epoch);
-            let own = local.forward(&contexts);
-            let outputs = call(contexts.clone(), (0..neighbours.len()).collect()).await;
-            let (gated, gains) = routers[v].leave_one_out(&own, &outputs, &next).unwrap();
+            let deadline = std::time::Duration::from_secs(5);
+            Validator::new(
+                v as u16,
+                Arc::clone(local),
+                keys[v].clone(),
+                neighbours,
+                2,
+                deadline,
+            )
+            .unwrap()
+        })
+        .collect();
+    let mut alone_vs_gated = Vec::new();
+    // The weakest peer keeps (inputs, mixture) pairs to distil later.
+    let mut pairs = Vec::new();
+    let mut last_paid = Vec::new();
+    for epoch in 0..3u64 {
+        for (v, validator) in validators.iter_mut().enumerate() {
+            let keep = (v == 3 && epoch == 2).then_some(&mut pairs);
+            validator
+                .learn(corpus.shard(v, 4), 60, epoch * 1000, keep)
+                .await
+                .unwrap();
+            let assessment = validator
+                .assess(&corpus.held_out, 77 + epoch)
+                .await
+                .unwrap();
             if epoch == 2 {
-                let alone = local
-                    .loss(&contexts, &next)
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
-                alone_vs_gated.push((alone, gated));
+                alone_vs_gated.push((assessment.alone_loss, assessment.gated_loss));
             }
-            let worths: Vec<(u16, f64)> = neighbours
-                .iter()
-                .zip(&gains)
-                .map(|(n, gain)| (n.uid, f64::from(gain.max(0.0))))
-                .collect();
             let rules = RowRules {
                 own_uid: v as u16,
                 peers: models.len() as u16,
@@ -246,7 +225,7 @@ async fn useful_peers_earn_and_lazy_and_noisy_ones_do_not() {
                 max_entries: 64,
                 max_weight: 1.0,
             };
-            let row = weight_row(&worths, &rules);
+            let row = validator.row(&assessment, &rules);
             chain
                 .set_weights(&key_account(&keys[v].public_key()), TEXT, &row)
                 .unwrap();
@@ -268,7 +247,8 @@ async fn useful_peers_earn_and_lazy_and_noisy_ones_do_not() {
         .unwrap()
         .to_scalar::<f32>()
         .unwrap();
-    let distilled = routers[3]
+    let distilled = validators[3]
+        .router()
         .loss_with(&own, &student.forward(&contexts), &next)
         .unwrap();
     eprintln!(

@@ -1,0 +1,142 @@
+//! One peer's loop between two epochs (whitepaper §7-§9): learn through
+//! the neighbours with the sparse gate, calling only those some input
+//! routes to; value each neighbour; turn the values into a weight row.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::gating::Router;
+use crate::local::{DistillPair, LocalModel, batch};
+use crate::weights::{RowRules, weight_row};
+use crate::{Dendrite, Model, Neighbour, PeerKey};
+
+/// What one assessment found.
+#[derive(Clone, Debug)]
+pub struct Assessment {
+    /// Held-out loss of the local model alone.
+    pub alone_loss: f32,
+    /// Held-out loss through the neighbours.
+    pub gated_loss: f32,
+    /// Each neighbour's worth: how much the loss rises without it, times
+    /// (1 + its mean gate weight while learning).
+    pub worth: Vec<(u16, f64)>,
+}
+
+pub struct Validator {
+    pub uid: u16,
+    local: Arc<LocalModel>,
+    router: Router,
+    dendrite: Dendrite,
+    neighbours: Vec<Neighbour>,
+    /// Mean gate weight per neighbour over the last `learn`.
+    importance: Vec<f32>,
+    batch_size: usize,
+}
+
+impl Validator {
+    pub fn new(
+        uid: u16,
+        local: Arc<LocalModel>,
+        key: PeerKey,
+        neighbours: Vec<Neighbour>,
+        top_k: usize,
+        deadline: Duration,
+    ) -> candle_core::Result<Self> {
+        let router = Router::new(local.dim(), neighbours.len(), top_k)?;
+        Ok(Self {
+            uid,
+            importance: vec![0.0; neighbours.len()],
+            local,
+            router,
+            dendrite: Dendrite::new(key, deadline),
+            neighbours,
+            batch_size: 64,
+        })
+    }
+
+    pub fn dendrite(&self) -> &Dendrite {
+        &self.dendrite
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Neighbour outputs for `contexts`: the `selected` ones called at
+    /// once, zeros for the rest.
+    async fn outputs(&self, contexts: &[Vec<u8>], selected: &[usize]) -> Vec<Vec<Vec<f32>>> {
+        let (context, dim) = (self.local.context(), self.local.dim());
+        let called: Vec<Neighbour> = selected
+            .iter()
+            .map(|j| self.neighbours[*j].clone())
+            .collect();
+        let replies = self.dendrite.forward(&called, contexts, context, dim).await;
+        let mut outputs = vec![vec![vec![0.0; dim]; contexts.len()]; self.neighbours.len()];
+        for (j, reply) in selected.iter().zip(replies) {
+            outputs[*j] = reply.outputs;
+        }
+        outputs
+    }
+
+    /// `steps` steps of gate and head on batches of `text`; the last loss.
+    /// With `keep`, each batch's inputs and gated mixture are kept for
+    /// distillation.
+    pub async fn learn(
+        &mut self,
+        text: &[u8],
+        steps: usize,
+        seed: u64,
+        mut keep: Option<&mut Vec<DistillPair>>,
+    ) -> candle_core::Result<f32> {
+        let mut last = f32::NAN;
+        let mut importance = vec![0.0f32; self.neighbours.len()];
+        for step in 0..steps {
+            let (contexts, next) = batch(
+                text,
+                self.local.context(),
+                self.batch_size,
+                seed + step as u64,
+            );
+            let own = self.local.forward(&contexts);
+            let selected = self.router.selected(&own)?;
+            let outputs = self.outputs(&contexts, &selected).await;
+            let result = self.router.train(&own, &outputs, &next)?;
+            for (sum, value) in importance.iter_mut().zip(&result.importance) {
+                *sum += value / steps as f32;
+            }
+            last = result.loss;
+            if let Some(pairs) = keep.as_deref_mut() {
+                pairs.push((contexts, self.router.mixture(&own, &outputs)?));
+            }
+        }
+        self.importance = importance;
+        Ok(last)
+    }
+
+    /// Values every neighbour on a held-out batch (all of them called, so
+    /// each can be judged): leave-one-out gain, weighted by importance.
+    pub async fn assess(&self, held_out: &[u8], seed: u64) -> candle_core::Result<Assessment> {
+        let (contexts, next) = batch(held_out, self.local.context(), 256, seed);
+        let own = self.local.forward(&contexts);
+        let all: Vec<usize> = (0..self.neighbours.len()).collect();
+        let outputs = self.outputs(&contexts, &all).await;
+        let (gated_loss, gains) = self.router.leave_one_out(&own, &outputs, &next)?;
+        let alone_loss = self.local.loss(&contexts, &next)?.to_scalar::<f32>()?;
+        let worth = self
+            .neighbours
+            .iter()
+            .zip(gains.iter().zip(&self.importance))
+            .map(|(n, (gain, importance))| (n.uid, f64::from(gain.max(0.0) * (1.0 + importance))))
+            .collect();
+        Ok(Assessment {
+            alone_loss,
+            gated_loss,
+            worth,
+        })
+    }
+
+    /// The row to send with `set_weights` (or to commit).
+    pub fn row(&self, assessment: &Assessment, rules: &RowRules) -> Vec<(u16, u16)> {
+        weight_row(&assessment.worth, rules)
+    }
+}
