@@ -295,3 +295,45 @@ async fn hanging_and_dead_neighbours_give_zeros_within_the_deadline_and_are_reme
         .await;
     assert_eq!(dendrite.failures(), [(5, 2), (6, 2)].into_iter().collect());
 }
+
+#[tokio::test]
+async fn a_neighbour_that_dies_mid_epoch_turns_to_zeros() {
+    let (server, caller) = (key(1), key(2));
+    let chain = chain(&[&server, &caller]);
+    let registry = Registry::new(&chain);
+    registry.refresh(&chain, TEXT).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(
+        Arc::new(Sums {
+            delay: Duration::ZERO,
+        }),
+        registry,
+        config(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                stopped.await.ok();
+            })
+            .await
+    });
+    let dendrite = Dendrite::new(caller, Duration::from_millis(500));
+    let neighbour = [Neighbour {
+        uid: 0,
+        endpoint: url,
+    }];
+    let before = dendrite
+        .forward(&neighbour, &[b"abcd".to_vec()], 4, 3)
+        .await;
+    assert_eq!(before[0].outputs, vec![vec![394.0, 97.0, 1.0]]);
+    // The neighbour goes away between two calls of the same epoch.
+    stop.send(()).unwrap();
+    serving.await.unwrap().unwrap();
+    let after = dendrite
+        .forward(&neighbour, &[b"abcd".to_vec()], 4, 3)
+        .await;
+    assert_eq!(after[0].outputs, vec![vec![0.0; 3]]);
+    assert_eq!(dendrite.failures(), [(0, 1)].into_iter().collect());
+}
