@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod peer;
 mod sim;
 
 /// Agora: the incentive mechanism of "Bittensor: A Peer-to-Peer Intelligence
@@ -25,11 +26,16 @@ enum Command {
     /// scenario cannot be read or breaks a rule: a self-weight, a uid out of
     /// range, a weight of 0, a parameter out of range.
     Sim(sim::SimArgs),
+    /// The off-chain peer: train its local model, or run a whole market of
+    /// peers on this machine (loopback HTTP, embedded chain).
+    #[command(subcommand)]
+    Peer(peer::PeerCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sim(args) => sim::run(&args),
+        Command::Peer(command) => peer::run(command),
     }
 }

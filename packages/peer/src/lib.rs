@@ -16,6 +16,7 @@ pub mod corpus;
 pub mod dendrite;
 pub mod gating;
 pub mod local;
+pub mod market;
 pub mod model;
 pub mod quality;
 pub mod tensor;

@@ -171,6 +171,11 @@ impl LocalModel {
         Ok(last)
     }
 
+    /// Writes the parameters as safetensors.
+    pub fn save(&self, path: &std::path::Path) -> candle_core::Result<()> {
+        self.vars.save(path)
+    }
+
     /// Mean loss over `batches` fixed batches of `text` (held-out loss).
     pub fn evaluate(
         &self,

@@ -1,0 +1,180 @@
+//! `agora peer ...`: the peer of `agora-peer` from the command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use agora_peer::corpus::{Corpus, DEFAULT_DIR};
+use agora_peer::local::{LocalModel, Shape};
+use agora_peer::market::{MarketConfig, run_market};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Train a peer's local model on its shard of the corpus (Debian's
+    /// licence texts, /usr/share/common-licenses) and save it.
+    Train(TrainArgs),
+    /// Run a market of honest, lazy and noisy peers on this machine: each
+    /// serves an axon on loopback, the honest ones learn through each other
+    /// and set weights, the embedded chain runs the epochs. Prints each
+    /// peer's quality, incentive and pay, then the market's figures.
+    Market(MarketArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Which shard of the corpus (0-based).
+    #[arg(long, default_value_t = 0)]
+    shard: usize,
+    /// Into how many shards the corpus is cut.
+    #[arg(long, default_value_t = 4)]
+    shards: usize,
+    /// Training steps (batches of 64).
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Seed of the initial parameters and of the batches.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where to write the parameters (safetensors).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MarketArgs {
+    /// Epochs to run.
+    #[arg(long, default_value_t = 3)]
+    epochs: u64,
+    /// Gate-and-head steps per honest peer per epoch.
+    #[arg(long, default_value_t = 60)]
+    learn_steps: usize,
+    /// Local training steps of each honest peer, best first, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [2000, 600, 200, 20])]
+    honest_steps: Vec<usize>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+const SHAPE: Shape = Shape {
+    context: 8,
+    embed: 16,
+    hidden: 64,
+    dim: 16,
+};
+
+pub fn run(command: PeerCommand) -> ExitCode {
+    let result = match command {
+        PeerCommand::Train(args) => train(&args),
+        PeerCommand::Market(args) => market(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("agora peer: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn train(args: &TrainArgs) -> Result<(), String> {
+    if args.shards == 0 || args.shard >= args.shards {
+        return Err(format!(
+            "--shard must be below --shards ({} of {})",
+            args.shard, args.shards
+        ));
+    }
+    let corpus = Corpus::load(std::path::Path::new(DEFAULT_DIR))
+        .map_err(|e| format!("reading {DEFAULT_DIR} (Debian's base-files): {e}"))?;
+    let text = corpus.shard(args.shard, args.shards);
+    let mut model = LocalModel::new(SHAPE, args.seed).map_err(|e| e.to_string())?;
+    let before = model
+        .evaluate(&corpus.held_out, 4, 256)
+        .map_err(|e| e.to_string())?;
+    let bar = ProgressBar::new(args.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} steps  loss {msg}")
+            .expect("static template"),
+    );
+    let chunk = 100;
+    let mut done = 0;
+    while done < args.steps {
+        let steps = chunk.min(args.steps - done);
+        let loss = model
+            .train(text, steps, 64, args.seed * 1_000_000 + done as u64)
+            .map_err(|e| e.to_string())?;
+        done += steps;
+        bar.set_position(done as u64);
+        bar.set_message(format!("{loss:.3}"));
+    }
+    bar.finish_and_clear();
+    let after = model
+        .evaluate(&corpus.held_out, 4, 256)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "shard {} of {} ({} bytes), {} steps: held-out loss {before:.4} -> {after:.4} (uniform: 5.5452)",
+        args.shard,
+        args.shards,
+        text.len(),
+        args.steps
+    );
+    if let Some(out) = &args.out {
+        model
+            .save(out)
+            .map_err(|e| format!("writing {}: {e}", out.display()))?;
+        println!("saved {}", out.display());
+    }
+    Ok(())
+}
+
+fn market(args: &MarketArgs) -> Result<(), String> {
+    if args.honest_steps.len() < 2 {
+        return Err("--honest-steps needs at least two peers".to_string());
+    }
+    let config = MarketConfig {
+        honest_steps: args.honest_steps.clone(),
+        epochs: args.epochs,
+        learn_steps: args.learn_steps,
+        ..MarketConfig::quick()
+    };
+    let spinner = ProgressBar::new_spinner();
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let report = runtime
+        .block_on(run_market(&config, |line| {
+            spinner.set_message(line.to_string())
+        }))
+        .map_err(|e| e.to_string())?;
+    spinner.finish_and_clear();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    println!(
+        "{:>3}  {:<9} {:>11} {:>10} {:>10} {:>9} {:>10} {:>10}",
+        "uid", "role", "probe loss", "incentive", "dividends", "paid", "alone", "gated"
+    );
+    let loss = |value: Option<f32>| value.map_or("-".to_string(), |v| format!("{v:.4}"));
+    for peer in &report.peers {
+        println!(
+            "{:>3}  {:<9} {:>11.4} {:>10.4} {:>10.4} {:>9} {:>10} {:>10}",
+            peer.uid,
+            peer.role,
+            peer.probe_loss,
+            peer.incentive,
+            peer.dividends,
+            peer.paid,
+            loss(peer.alone_loss),
+            loss(peer.gated_loss)
+        );
+    }
+    println!(
+        "lazy + noisy share of the last emission: {:.4}\nSpearman(incentive, quality): {:.3}\nweakest peer's distilled student, held-out loss: {:.4}",
+        report.idle_share, report.spearman, report.distilled_loss
+    );
+    Ok(())
+}

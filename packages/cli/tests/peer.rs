@@ -1,0 +1,99 @@
+//! `agora peer ...` as a process.
+
+use std::process::Command;
+
+fn agora(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_agora"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn train_learns_and_saves_a_model() {
+    let out_dir = std::env::temp_dir().join(format!("agora-peer-train-{}", std::process::id()));
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let file = out_dir.join("model.safetensors");
+    let out = agora(&[
+        "peer",
+        "train",
+        "--steps",
+        "300",
+        "--shard",
+        "1",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    // "held-out loss 5.5xxx -> 2.9xxx"
+    let losses: Vec<f64> = stdout
+        .split("held-out loss ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .take(2)
+        .collect();
+    assert!(losses[1] < losses[0] - 1.0, "{stdout}");
+    // A safetensors file: an 8-byte header length, then a JSON header
+    // naming the parameters.
+    let bytes = std::fs::read(&file).unwrap();
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + header]).unwrap();
+    for name in [
+        "embed.weight",
+        "hidden.weight",
+        "repr.weight",
+        "head.weight",
+    ] {
+        assert!(header.contains(name), "{header}");
+    }
+    std::fs::remove_dir_all(out_dir).ok();
+}
+
+#[test]
+fn bad_arguments_exit_2_with_a_reason() {
+    let out = agora(&["peer", "train", "--shard", "4", "--shards", "4"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--shard must be below --shards"));
+    let out = agora(&["peer", "market", "--honest-steps", "100"]);
+    assert_eq!(out.status.code(), Some(2));
+    let help = String::from_utf8(agora(&["peer", "--help"]).stdout).unwrap();
+    assert!(help.contains("train") && help.contains("market"));
+}
+
+#[test]
+fn a_market_run_reports_as_json() {
+    let out = agora(&[
+        "peer",
+        "market",
+        "--epochs",
+        "2",
+        "--honest-steps",
+        "2000,300,20",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let roles: Vec<&str> = report["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["honest-0", "honest-1", "honest-2", "lazy", "noisy"]);
+    assert!(report["idle_share"].as_f64().unwrap() < 0.05, "{report}");
+    assert!(
+        report["peers"][0]["incentive"].as_f64().unwrap()
+            > report["peers"][2]["incentive"].as_f64().unwrap()
+    );
+}

@@ -1,0 +1,367 @@
+//! The whole market on one machine: honest peers of different quality, a
+//! lazy peer and a noisy peer serve over loopback HTTP; the honest ones
+//! stake, learn through each other with sparse gating, value each neighbour
+//! and set weights; the embedded chain runs the epochs. The test suite, the
+//! `agora peer market` command and the demo run this one scenario.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agora_client::{Chain, ChainError, EmbeddedChain, key_account};
+use agora_market::msg::{GraphParams, TEXT};
+use serde::Serialize;
+
+use crate::axon::router;
+use crate::corpus::{Corpus, DEFAULT_DIR};
+use crate::local::{DistillPair, LocalModel, Shape, batch};
+use crate::quality::probe_loss;
+use crate::weights::RowRules;
+use crate::{AxonConfig, Model, Neighbour, PeerKey, Registry, Validator};
+
+/// Random vectors: a peer that serves nothing it learned.
+pub struct Lazy {
+    dim: usize,
+    context: usize,
+    state: Mutex<u64>,
+}
+
+impl Lazy {
+    pub fn new(context: usize, dim: usize, seed: u64) -> Self {
+        Self {
+            dim,
+            context,
+            state: Mutex::new(seed),
+        }
+    }
+}
+
+impl Model for Lazy {
+    fn context(&self) -> usize {
+        self.context
+    }
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn forward(&self, inputs: &[Vec<u8>]) -> Vec<Vec<f32>> {
+        let mut state = self.state.lock().expect("not poisoned");
+        inputs
+            .iter()
+            .map(|_| {
+                (0..self.dim)
+                    .map(|_| {
+                        *state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        ((*state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// A good model drowned in noise three times its range.
+pub struct Noisy {
+    inner: LocalModel,
+    noise: Lazy,
+}
+
+impl Noisy {
+    pub fn new(inner: LocalModel, seed: u64) -> Self {
+        let noise = Lazy::new(inner.context(), inner.dim(), seed);
+        Self { inner, noise }
+    }
+}
+
+impl Model for Noisy {
+    fn context(&self) -> usize {
+        self.inner.context()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn forward(&self, inputs: &[Vec<u8>]) -> Vec<Vec<f32>> {
+        let clean = self.inner.forward(inputs);
+        let noise = self.noise.forward(inputs);
+        clean
+            .iter()
+            .zip(noise)
+            .map(|(c, n)| c.iter().zip(n).map(|(c, n)| c + 3.0 * n).collect())
+            .collect()
+    }
+}
+
+/// How big a market to run.
+#[derive(Clone, Debug)]
+pub struct MarketConfig {
+    pub shape: Shape,
+    /// Training steps of each honest peer's local model, best first; their
+    /// number is the number of honest peers.
+    pub honest_steps: Vec<usize>,
+    pub epochs: u64,
+    /// Gate-and-head steps per honest peer per epoch.
+    pub learn_steps: usize,
+    pub top_k: usize,
+    pub stake: u128,
+    pub emission_per_epoch: u128,
+}
+
+impl MarketConfig {
+    /// The test's market: runs in seconds.
+    pub fn quick() -> Self {
+        Self {
+            shape: Shape {
+                context: 8,
+                embed: 16,
+                hidden: 64,
+                dim: 16,
+            },
+            honest_steps: vec![2000, 600, 200, 20],
+            epochs: 3,
+            learn_steps: 60,
+            top_k: 2,
+            stake: 1_000_000_000,
+            emission_per_epoch: 1_000_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerSummary {
+    pub uid: u16,
+    pub role: String,
+    /// Held-out loss of a linear probe on its representations (lower is
+    /// better).
+    pub probe_loss: f32,
+    pub incentive: f64,
+    pub dividends: f64,
+    /// Paid by the last epoch.
+    pub paid: u128,
+    /// Honest peers: held-out loss alone and through the neighbours.
+    pub alone_loss: Option<f32>,
+    pub gated_loss: Option<f32>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MarketReport {
+    pub peers: Vec<PeerSummary>,
+    /// Lazy and noisy peers' share of the last epoch's emission.
+    pub idle_share: f64,
+    /// Spearman correlation of incentive with quality (−probe loss).
+    pub spearman: f64,
+    /// The weakest honest peer: held-out loss of its distilled student.
+    pub distilled_loss: f32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MarketError {
+    #[error("reading the corpus: {0}")]
+    Corpus(#[from] std::io::Error),
+    #[error("model: {0}")]
+    Model(#[from] candle_core::Error),
+    #[error("chain: {0}")]
+    Chain(#[from] ChainError),
+}
+
+fn number(value: &agora_market::msg::Dec) -> f64 {
+    value.0.to_string().parse().unwrap_or(0.0)
+}
+
+/// Runs the market; `progress` is told of each step (a line of text).
+pub async fn run_market(
+    config: &MarketConfig,
+    mut progress: impl FnMut(&str),
+) -> Result<MarketReport, MarketError> {
+    let shape = config.shape;
+    let corpus = Corpus::load(Path::new(DEFAULT_DIR))?;
+    let count = config.honest_steps.len();
+    let mut honest = Vec::new();
+    for (index, steps) in config.honest_steps.iter().enumerate() {
+        progress(&format!(
+            "training honest-{index} ({steps} steps on shard {index} of {count})"
+        ));
+        let mut model = LocalModel::new(shape, index as u64 + 1)?;
+        model.train(corpus.shard(index, count), *steps, 64, 100 * index as u64)?;
+        honest.push(Arc::new(model));
+    }
+    progress("training the noisy peer's model");
+    let mut noisy = LocalModel::new(shape, 99)?;
+    noisy.train(corpus.shard(0, count), config.honest_steps[0], 64, 900)?;
+    let mut models: Vec<Arc<dyn Model>> = honest
+        .iter()
+        .map(|m| Arc::clone(m) as Arc<dyn Model>)
+        .collect();
+    models.push(Arc::new(Lazy::new(shape.context, shape.dim, 1)));
+    models.push(Arc::new(Noisy::new(noisy, 2)));
+    let mut roles: Vec<String> = (0..count).map(|i| format!("honest-{i}")).collect();
+    roles.extend(["lazy".to_string(), "noisy".to_string()]);
+    let keys: Vec<PeerKey> = (0..models.len())
+        .map(|i| PeerKey::from_secret(&[i as u8 + 1; 32]).expect("a valid scalar"))
+        .collect();
+
+    let mut params = GraphParams::new(config.emission_per_epoch, 0, 10);
+    params.epoch_length = 10;
+    params.peg_ceiling = 1;
+    let mut chain = EmbeddedChain::new("uagora", "admin", u128::from(u64::MAX), params)?;
+    chain.fund_rewards("admin", TEXT, config.emission_per_epoch * 1000)?;
+    let registry = Registry::new(&chain);
+    let mut endpoints = Vec::new();
+    for (key, model) in keys.iter().zip(&models) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let app = router(Arc::clone(model), registry.clone(), AxonConfig::new(TEXT));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let name = key_account(&key.public_key());
+        chain.fund("admin", &name, 2 * config.stake)?;
+        chain.register(&name, TEXT, &endpoint, 0)?;
+        endpoints.push(endpoint);
+    }
+    registry.refresh(&chain, TEXT)?;
+    chain.advance(1);
+    for key in &keys[..count] {
+        chain.stake(&key_account(&key.public_key()), TEXT, config.stake)?;
+    }
+
+    let mut validators = Vec::new();
+    for (v, local) in honest.iter().enumerate() {
+        let neighbours = (0..models.len())
+            .filter(|uid| *uid != v)
+            .map(|uid| Neighbour {
+                uid: uid as u16,
+                endpoint: endpoints[uid].clone(),
+            })
+            .collect();
+        validators.push(Validator::new(
+            v as u16,
+            Arc::clone(local),
+            keys[v].clone(),
+            neighbours,
+            config.top_k,
+            Duration::from_secs(5),
+        )?);
+    }
+    let mut assessments = vec![None; count];
+    let mut pairs: Vec<DistillPair> = Vec::new();
+    let mut metagraph = Vec::new();
+    for epoch in 0..config.epochs {
+        let last = epoch + 1 == config.epochs;
+        for (v, validator) in validators.iter_mut().enumerate() {
+            progress(&format!(
+                "epoch {epoch}: honest-{v} learns through its neighbours"
+            ));
+            let keep = (last && v + 1 == count).then_some(&mut pairs);
+            validator
+                .learn(
+                    corpus.shard(v, count),
+                    config.learn_steps,
+                    epoch * 10_000,
+                    keep,
+                )
+                .await?;
+            let assessment = validator.assess(&corpus.held_out, 77 + epoch).await?;
+            let rules = RowRules {
+                own_uid: v as u16,
+                peers: models.len() as u16,
+                min_entries: 1,
+                max_entries: 64,
+                max_weight: 1.0,
+            };
+            let row = validator.row(&assessment, &rules);
+            chain.set_weights(&key_account(&keys[v].public_key()), TEXT, &row)?;
+            assessments[v] = Some(assessment);
+        }
+        chain.advance_to_due(TEXT)?;
+        chain.epoch("admin", TEXT, None)?;
+        metagraph = chain.metagraph(TEXT)?;
+        let top = metagraph
+            .iter()
+            .max_by(|a, b| a.incentive.cmp(&b.incentive))
+            .map_or(0, |p| p.uid);
+        let state = chain.epoch_state(TEXT)?;
+        progress(&format!(
+            "epoch {epoch} closed: loss {}, k {}, top peer {}",
+            state.last_loss.0.round_dp(4),
+            state.k,
+            roles[usize::from(top)]
+        ));
+    }
+
+    progress("distilling the weakest peer's mixture into a student");
+    let mut student = LocalModel::new(shape, 42)?;
+    student.distill(&pairs, 20)?;
+    let (contexts, next) = batch(&corpus.held_out, shape.context, 256, 999);
+    let weakest = &validators[count - 1];
+    let own = honest[count - 1].forward(&contexts);
+    let distilled_loss = weakest
+        .router()
+        .loss_with(&own, &student.forward(&contexts), &next)?;
+
+    progress("measuring each peer's quality with a probe");
+    let mut peers = Vec::new();
+    for (uid, model) in models.iter().enumerate() {
+        let info = &metagraph[uid];
+        let assessment = assessments.get(uid).cloned().flatten();
+        peers.push(PeerSummary {
+            uid: uid as u16,
+            role: roles[uid].clone(),
+            probe_loss: probe_loss(
+                model.as_ref(),
+                corpus.shard(0, count),
+                &corpus.held_out,
+                150,
+            )?,
+            incentive: number(&info.incentive),
+            dividends: number(&info.dividends),
+            paid: info.last_paid.u128(),
+            alone_loss: assessment.as_ref().map(|a| a.alone_loss),
+            gated_loss: assessment.as_ref().map(|a| a.gated_loss),
+        });
+    }
+    let total: u128 = peers.iter().map(|p| p.paid).sum();
+    let idle: u128 = peers[count..].iter().map(|p| p.paid).sum();
+    let incentive: Vec<f64> = peers.iter().map(|p| p.incentive).collect();
+    let quality: Vec<f64> = peers.iter().map(|p| -f64::from(p.probe_loss)).collect();
+    Ok(MarketReport {
+        idle_share: if total == 0 {
+            0.0
+        } else {
+            idle as f64 / total as f64
+        },
+        spearman: spearman(&incentive, &quality),
+        distilled_loss,
+        peers,
+    })
+}
+
+/// Spearman's rank correlation (ties share their mean rank).
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    fn ranks(values: &[f64]) -> Vec<f64> {
+        let mut order: Vec<usize> = (0..values.len()).collect();
+        order.sort_by(|x, y| values[*x].total_cmp(&values[*y]));
+        let mut ranks = vec![0.0; values.len()];
+        let mut i = 0;
+        while i < order.len() {
+            let mut j = i;
+            while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+                j += 1;
+            }
+            for k in &order[i..=j] {
+                ranks[*k] = (i + j) as f64 / 2.0;
+            }
+            i = j + 1;
+        }
+        ranks
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let mean = (a.len() as f64 - 1.0) / 2.0;
+    let cov: f64 = ra
+        .iter()
+        .zip(&rb)
+        .map(|(x, y)| (x - mean) * (y - mean))
+        .sum();
+    let var_a: f64 = ra.iter().map(|x| (x - mean).powi(2)).sum();
+    let var_b: f64 = rb.iter().map(|y| (y - mean).powi(2)).sum();
+    if var_a == 0.0 || var_b == 0.0 {
+        return 0.0;
+    }
+    cov / (var_a * var_b).sqrt()
+}
