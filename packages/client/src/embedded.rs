@@ -360,6 +360,12 @@ impl Chain for EmbeddedChain {
         })
     }
 
+    fn params(&self, graph: &str) -> Result<GraphParams, ChainError> {
+        self.query(&QueryMsg::Params {
+            graph: graph.to_string(),
+        })
+    }
+
     fn weights(&self, graph: &str, uid: u16) -> Result<WeightsResponse, ChainError> {
         self.query(&QueryMsg::Weights {
             graph: graph.to_string(),

@@ -11,7 +11,9 @@ mod embedded;
 
 pub use embedded::{EmbeddedChain, key_account};
 
-use agora_market::msg::{CommitsResponse, EpochStateResponse, PeerInfo, WeightsResponse};
+use agora_market::msg::{
+    CommitsResponse, EpochStateResponse, GraphParams, PeerInfo, WeightsResponse,
+};
 
 /// Public key → address, shareable across threads.
 pub type KeyAddresser = std::sync::Arc<dyn Fn(&[u8]) -> String + Send + Sync>;
@@ -89,6 +91,7 @@ pub trait Chain {
     /// Every peer of `graph`, in uid order (all pages of the query).
     fn metagraph(&self, graph: &str) -> Result<Vec<PeerInfo>, ChainError>;
     fn epoch_state(&self, graph: &str) -> Result<EpochStateResponse, ChainError>;
+    fn params(&self, graph: &str) -> Result<GraphParams, ChainError>;
     fn weights(&self, graph: &str, uid: u16) -> Result<WeightsResponse, ChainError>;
     fn commits(&self, graph: &str, uid: u16) -> Result<CommitsResponse, ChainError>;
 }

@@ -258,13 +258,7 @@ pub async fn run_market(
                 )
                 .await?;
             let assessment = validator.assess(&corpus.held_out, 77 + epoch).await?;
-            let rules = RowRules {
-                own_uid: v as u16,
-                peers: models.len() as u16,
-                min_entries: 1,
-                max_entries: 64,
-                max_weight: 1.0,
-            };
+            let rules = RowRules::of_graph(&chain, TEXT, v as u16)?;
             let row = validator.row(&assessment, &rules);
             chain.set_weights(&key_account(&keys[v].public_key()), TEXT, &row)?;
             assessments[v] = Some(assessment);

@@ -16,6 +16,25 @@ pub struct RowRules {
     pub max_weight: f64,
 }
 
+impl RowRules {
+    /// The rules of `graph` as the chain holds them now, for `own_uid`.
+    pub fn of_graph(
+        chain: &impl agora_client::Chain,
+        graph: &str,
+        own_uid: u16,
+    ) -> Result<Self, agora_client::ChainError> {
+        let state = chain.epoch_state(graph)?;
+        let params = chain.params(graph)?;
+        Ok(Self {
+            own_uid,
+            peers: state.peers,
+            min_entries: state.k as usize,
+            max_entries: params.max_weights_per_row as usize,
+            max_weight: params.max_weight_limit.0.to_string().parse().unwrap_or(1.0),
+        })
+    }
+}
+
 /// The largest value a row entry takes.
 const SCALE: f64 = 65535.0;
 
