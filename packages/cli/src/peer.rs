@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use agora_peer::corpus::{Corpus, DEFAULT_DIR};
 use agora_peer::local::{LocalModel, Shape};
-use agora_peer::market::{MarketConfig, run_market};
+use std::sync::atomic::AtomicBool;
+
+use agora_peer::market::{MarketConfig, Progress, run_market};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -141,9 +143,17 @@ fn market(args: &MarketArgs) -> Result<(), String> {
     let spinner = ProgressBar::new_spinner();
     spinner.enable_steady_tick(Duration::from_millis(120));
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let stop = AtomicBool::new(false);
     let report = runtime
-        .block_on(run_market(&config, |line| {
-            spinner.set_message(line.to_string())
+        .block_on(run_market(&config, &stop, |progress| match progress {
+            Progress::Setup(line) => spinner.set_message(line),
+            Progress::Validated { epoch, done, of } => spinner.set_message(format!(
+                "epoch {epoch}: {done} of {of} honest peers set weights"
+            )),
+            Progress::Closed(record) => spinner.set_message(format!(
+                "epoch {} closed, top peer {}",
+                record.epoch, record.top
+            )),
         }))
         .map_err(|e| e.to_string())?;
     spinner.finish_and_clear();

@@ -90,7 +90,10 @@ fn a_market_run_reports_as_json() {
         .iter()
         .map(|p| p["role"].as_str().unwrap())
         .collect();
-    assert_eq!(roles, ["honest-0", "honest-1", "honest-2", "lazy", "noisy"]);
+    assert_eq!(
+        roles,
+        ["honest-0", "honest-1", "honest-2", "noisy-0", "lazy-0"]
+    );
     assert!(report["idle_share"].as_f64().unwrap() < 0.05, "{report}");
     assert!(
         report["peers"][0]["incentive"].as_f64().unwrap()

@@ -5,6 +5,7 @@
 //! `agora peer market` command and the demo run this one scenario.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -97,12 +98,22 @@ pub struct MarketConfig {
     /// Training steps of each honest peer's local model, best first; their
     /// number is the number of honest peers.
     pub honest_steps: Vec<usize>,
+    /// Peers that serve random vectors.
+    pub lazy: usize,
+    /// Peers that serve a good model drowned in noise.
+    pub noisy: usize,
+    /// Staked peers that serve random vectors and weight only each other.
+    pub cabal: usize,
+    /// Each cabal member's stake, as a share of an honest peer's.
+    pub cabal_stake_percent: u128,
     pub epochs: u64,
     /// Gate-and-head steps per honest peer per epoch.
     pub learn_steps: usize,
     pub top_k: usize,
     pub stake: u128,
     pub emission_per_epoch: u128,
+    /// Seeds every model's parameters and every batch.
+    pub seed: u64,
 }
 
 impl MarketConfig {
@@ -116,13 +127,43 @@ impl MarketConfig {
                 dim: 16,
             },
             honest_steps: vec![2000, 600, 200, 20],
+            lazy: 1,
+            noisy: 1,
+            cabal: 0,
+            cabal_stake_percent: 50,
             epochs: 3,
             learn_steps: 60,
             top_k: 2,
             stake: 1_000_000_000,
             emission_per_epoch: 1_000_000,
+            seed: 0,
         }
     }
+}
+
+/// What the market tells its watcher as it runs.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// Setting up: a line to show.
+    Setup(String),
+    /// An honest peer of `epoch` finished learning and set its weights.
+    Validated { epoch: u64, done: usize, of: usize },
+    /// An epoch closed on chain.
+    Closed(EpochRecord),
+}
+
+/// One closed epoch, by uid where a vector.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochRecord {
+    pub epoch: u64,
+    pub loss: f64,
+    pub k: u32,
+    pub stake_share: Vec<f64>,
+    pub incentive: Vec<f64>,
+    pub dividends: Vec<f64>,
+    pub paid: Vec<u128>,
+    /// Role of the peer with the highest incentive.
+    pub top: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -136,6 +177,7 @@ pub struct PeerSummary {
     pub dividends: f64,
     /// Paid by the last epoch.
     pub paid: u128,
+    pub stake_share: f64,
     /// Honest peers: held-out loss alone and through the neighbours.
     pub alone_loss: Option<f32>,
     pub gated_loss: Option<f32>,
@@ -144,7 +186,11 @@ pub struct PeerSummary {
 #[derive(Clone, Debug, Serialize)]
 pub struct MarketReport {
     pub peers: Vec<PeerSummary>,
-    /// Lazy and noisy peers' share of the last epoch's emission.
+    /// Every closed epoch.
+    pub epochs: Vec<EpochRecord>,
+    /// The graph's parameters.
+    pub params: GraphParams,
+    /// Lazy, noisy and cabal peers' share of the last epoch's emission.
     pub idle_share: f64,
     /// Spearman correlation of incentive with quality (−probe loss).
     pub spearman: f64,
@@ -166,42 +212,76 @@ fn number(value: &agora_market::msg::Dec) -> f64 {
     value.0.to_string().parse().unwrap_or(0.0)
 }
 
-/// Runs the market; `progress` is told of each step (a line of text).
+/// Runs the market. `progress` hears of each step; once `stop` is set the
+/// market stops after the step it is in and reports the epochs closed so
+/// far (the caller's Ctrl-C).
 pub async fn run_market(
     config: &MarketConfig,
-    mut progress: impl FnMut(&str),
+    stop: &AtomicBool,
+    mut progress: impl FnMut(Progress),
 ) -> Result<MarketReport, MarketError> {
     let shape = config.shape;
+    let seed = config.seed;
+    let mut say = |line: String| progress(Progress::Setup(line));
     let corpus = Corpus::load(Path::new(DEFAULT_DIR))?;
     let count = config.honest_steps.len();
     let mut honest = Vec::new();
     for (index, steps) in config.honest_steps.iter().enumerate() {
-        progress(&format!(
-            "training honest-{index} ({steps} steps on shard {index} of {count})"
+        say(format!(
+            "training honest-{index}: {steps} steps on shard {index} of {count}"
         ));
-        let mut model = LocalModel::new(shape, index as u64 + 1)?;
-        model.train(corpus.shard(index, count), *steps, 64, 100 * index as u64)?;
+        let mut model = LocalModel::new(shape, seed * 1000 + index as u64 + 1)?;
+        model.train(
+            corpus.shard(index, count),
+            *steps,
+            64,
+            seed * 1_000_000 + 100 * index as u64,
+        )?;
         honest.push(Arc::new(model));
     }
-    progress("training the noisy peer's model");
-    let mut noisy = LocalModel::new(shape, 99)?;
-    noisy.train(corpus.shard(0, count), config.honest_steps[0], 64, 900)?;
     let mut models: Vec<Arc<dyn Model>> = honest
         .iter()
         .map(|m| Arc::clone(m) as Arc<dyn Model>)
         .collect();
-    models.push(Arc::new(Lazy::new(shape.context, shape.dim, 1)));
-    models.push(Arc::new(Noisy::new(noisy, 2)));
     let mut roles: Vec<String> = (0..count).map(|i| format!("honest-{i}")).collect();
-    roles.extend(["lazy".to_string(), "noisy".to_string()]);
+    for i in 0..config.noisy {
+        say(format!("training noisy-{i}'s model"));
+        let mut inner = LocalModel::new(shape, seed * 1000 + 500 + i as u64)?;
+        inner.train(
+            corpus.shard(0, count),
+            config.honest_steps[0],
+            64,
+            seed * 1_000_000 + 900 + i as u64,
+        )?;
+        models.push(Arc::new(Noisy::new(inner, seed * 1000 + 600 + i as u64)));
+        roles.push(format!("noisy-{i}"));
+    }
+    for i in 0..config.lazy {
+        models.push(Arc::new(Lazy::new(
+            shape.context,
+            shape.dim,
+            seed * 1000 + 700 + i as u64,
+        )));
+        roles.push(format!("lazy-{i}"));
+    }
+    let cabal_start = models.len();
+    for i in 0..config.cabal {
+        models.push(Arc::new(Lazy::new(
+            shape.context,
+            shape.dim,
+            seed * 1000 + 800 + i as u64,
+        )));
+        roles.push(format!("cabal-{i}"));
+    }
     let keys: Vec<PeerKey> = (0..models.len())
         .map(|i| PeerKey::from_secret(&[i as u8 + 1; 32]).expect("a valid scalar"))
         .collect();
 
+    say("starting the embedded chain and every axon".to_string());
     let mut params = GraphParams::new(config.emission_per_epoch, 0, 10);
     params.epoch_length = 10;
     params.peg_ceiling = 1;
-    let mut chain = EmbeddedChain::new("uagora", "admin", u128::from(u64::MAX), params)?;
+    let mut chain = EmbeddedChain::new("uagora", "admin", u128::from(u64::MAX), params.clone())?;
     chain.fund_rewards("admin", TEXT, config.emission_per_epoch * 1000)?;
     let registry = Registry::new(&chain);
     let mut endpoints = Vec::new();
@@ -219,6 +299,10 @@ pub async fn run_market(
     chain.advance(1);
     for key in &keys[..count] {
         chain.stake(&key_account(&key.public_key()), TEXT, config.stake)?;
+    }
+    let cabal_stake = config.stake * config.cabal_stake_percent / 100;
+    for key in &keys[cabal_start..] {
+        chain.stake(&key_account(&key.public_key()), TEXT, cabal_stake.max(1))?;
     }
 
     let mut validators = Vec::new();
@@ -241,55 +325,89 @@ pub async fn run_market(
     }
     let mut assessments = vec![None; count];
     let mut pairs: Vec<DistillPair> = Vec::new();
-    let mut metagraph = Vec::new();
+    let mut epochs = Vec::new();
     for epoch in 0..config.epochs {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         let last = epoch + 1 == config.epochs;
         for (v, validator) in validators.iter_mut().enumerate() {
-            progress(&format!(
-                "epoch {epoch}: honest-{v} learns through its neighbours"
-            ));
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             let keep = (last && v + 1 == count).then_some(&mut pairs);
+            let learn_seed = seed * 1_000_000 + epoch * 10_000;
             validator
-                .learn(
-                    corpus.shard(v, count),
-                    config.learn_steps,
-                    epoch * 10_000,
-                    keep,
-                )
+                .learn(corpus.shard(v, count), config.learn_steps, learn_seed, keep)
                 .await?;
             let assessment = validator.assess(&corpus.held_out, 77 + epoch).await?;
             let rules = RowRules::of_graph(&chain, TEXT, v as u16)?;
             let row = validator.row(&assessment, &rules);
             chain.set_weights(&key_account(&keys[v].public_key()), TEXT, &row)?;
             assessments[v] = Some(assessment);
+            progress(Progress::Validated {
+                epoch,
+                done: v + 1,
+                of: count,
+            });
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        // The cabal weights only itself.
+        for (index, key) in keys.iter().enumerate().skip(cabal_start) {
+            let worth: Vec<(u16, f64)> = (cabal_start..models.len())
+                .map(|uid| (uid as u16, 1.0))
+                .collect();
+            let rules = RowRules::of_graph(&chain, TEXT, index as u16)?;
+            if rules.peers > 1 && config.cabal > 1 {
+                let row = crate::weights::weight_row(&worth, &rules);
+                chain.set_weights(&key_account(&key.public_key()), TEXT, &row)?;
+            }
         }
         chain.advance_to_due(TEXT)?;
         chain.epoch("admin", TEXT, None)?;
-        metagraph = chain.metagraph(TEXT)?;
+        let metagraph = chain.metagraph(TEXT)?;
+        let state = chain.epoch_state(TEXT)?;
+        let total = state.total_stake.u128().max(1) as f64;
         let top = metagraph
             .iter()
-            .max_by(|a, b| a.incentive.cmp(&b.incentive))
-            .map_or(0, |p| p.uid);
-        let state = chain.epoch_state(TEXT)?;
-        progress(&format!(
-            "epoch {epoch} closed: loss {}, k {}, top peer {}",
-            state.last_loss.0.round_dp(4),
-            state.k,
-            roles[usize::from(top)]
-        ));
+            .max_by(|a, b| a.incentive.cmp(&b.incentive).then(b.uid.cmp(&a.uid)))
+            .map_or(0, |p| usize::from(p.uid));
+        let record = EpochRecord {
+            epoch,
+            loss: number(&state.last_loss),
+            k: state.k,
+            stake_share: metagraph
+                .iter()
+                .map(|p| p.stake.u128() as f64 / total)
+                .collect(),
+            incentive: metagraph.iter().map(|p| number(&p.incentive)).collect(),
+            dividends: metagraph.iter().map(|p| number(&p.dividends)).collect(),
+            paid: metagraph.iter().map(|p| p.last_paid.u128()).collect(),
+            top: roles[top].clone(),
+        };
+        progress(Progress::Closed(record.clone()));
+        epochs.push(record);
     }
 
-    progress("distilling the weakest peer's mixture into a student");
-    let mut student = LocalModel::new(shape, 42)?;
-    student.distill(&pairs, 20)?;
-    let (contexts, next) = batch(&corpus.held_out, shape.context, 256, 999);
-    let weakest = &validators[count - 1];
-    let own = honest[count - 1].forward(&contexts);
-    let distilled_loss = weakest
-        .router()
-        .loss_with(&own, &student.forward(&contexts), &next)?;
+    let mut say = |line: String| progress(Progress::Setup(line));
+    let distilled_loss = if pairs.is_empty() {
+        f32::NAN
+    } else {
+        say("distilling the weakest honest peer's mixture into a student".to_string());
+        let mut student = LocalModel::new(shape, seed * 1000 + 42)?;
+        student.distill(&pairs, 20)?;
+        let (contexts, next) = batch(&corpus.held_out, shape.context, 256, 999);
+        let own = honest[count - 1].forward(&contexts);
+        validators[count - 1]
+            .router()
+            .loss_with(&own, &student.forward(&contexts), &next)?
+    };
 
-    progress("measuring each peer's quality with a probe");
+    say("measuring each peer's quality with a probe".to_string());
+    let metagraph = chain.metagraph(TEXT)?;
+    let total_stake = chain.epoch_state(TEXT)?.total_stake.u128().max(1) as f64;
     let mut peers = Vec::new();
     for (uid, model) in models.iter().enumerate() {
         let info = &metagraph[uid];
@@ -306,6 +424,7 @@ pub async fn run_market(
             incentive: number(&info.incentive),
             dividends: number(&info.dividends),
             paid: info.last_paid.u128(),
+            stake_share: info.stake.u128() as f64 / total_stake,
             alone_loss: assessment.as_ref().map(|a| a.alone_loss),
             gated_loss: assessment.as_ref().map(|a| a.gated_loss),
         });
@@ -323,6 +442,8 @@ pub async fn run_market(
         spearman: spearman(&incentive, &quality),
         distilled_loss,
         peers,
+        epochs,
+        params,
     })
 }
 

@@ -5,14 +5,22 @@
 
 use std::time::Instant;
 
-use agora_peer::market::{MarketConfig, run_market, spearman};
+use std::sync::atomic::AtomicBool;
+
+use agora_peer::market::{MarketConfig, Progress, run_market, spearman};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn useful_peers_earn_and_lazy_and_noisy_ones_do_not() {
     let started = Instant::now();
-    let report = run_market(&MarketConfig::quick(), |line| eprintln!("{line}"))
-        .await
-        .unwrap();
+    let stop = AtomicBool::new(false);
+    let report = run_market(&MarketConfig::quick(), &stop, |progress| {
+        if let Progress::Setup(line) = progress {
+            eprintln!("{line}");
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.epochs.len(), 3);
     eprintln!("{}", serde_json::to_string_pretty(&report).unwrap());
     eprintln!("in {:?}", started.elapsed());
 
