@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod peer;
+mod plots;
 mod sim;
 
 /// Agora: the incentive mechanism of "Bittensor: A Peer-to-Peer Intelligence
@@ -26,6 +28,11 @@ enum Command {
     /// scenario cannot be read or breaks a rule: a self-weight, a uid out of
     /// range, a weight of 0, a parameter out of range.
     Sim(sim::SimArgs),
+    /// The whole market on this machine: peers register and stake on an
+    /// embedded chain, train and serve over loopback HTTP, rank each other,
+    /// and the contract's epochs move stake to the useful ones. Writes
+    /// report.json and two plots; Ctrl-C stops cleanly.
+    Demo(demo::DemoArgs),
     /// The off-chain peer: train its local model, or run a whole market of
     /// peers on this machine (loopback HTTP, embedded chain).
     #[command(subcommand)]
@@ -37,5 +44,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Sim(args) => sim::run(&args),
         Command::Peer(command) => peer::run(command),
+        Command::Demo(args) => demo::run(&args),
     }
 }

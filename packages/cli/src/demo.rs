@@ -1,0 +1,169 @@
+//! `agora demo`: the whole market on one machine, in one command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use agora_peer::market::{MarketConfig, MarketReport, Progress, run_market};
+use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::plots;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Honest peers (each on its own shard; the first trains most).
+    #[arg(long, default_value_t = 4)]
+    honest: usize,
+    /// Peers that serve a good model drowned in noise.
+    #[arg(long, default_value_t = 1)]
+    noisy: usize,
+    /// Peers that serve random vectors.
+    #[arg(long, default_value_t = 1)]
+    lazy: usize,
+    /// Staked peers that serve random vectors and weight only each other.
+    #[arg(long, default_value_t = 2)]
+    cabal: usize,
+    /// Epochs to run (the default fits in a few minutes on two cores).
+    #[arg(long, default_value_t = 10)]
+    epochs: u64,
+    /// Gate-and-head steps per honest peer per epoch.
+    #[arg(long, default_value_t = 60)]
+    learn_steps: usize,
+    /// Seeds every model and batch: the same seed gives the same run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A tiny run (3 honest peers, 2 epochs), for tests.
+    #[arg(long)]
+    quick: bool,
+    /// Where report.json, stake_share.svg and loss.svg go.
+    #[arg(long, default_value = "agora-demo")]
+    out: PathBuf,
+}
+
+/// Local training steps of honest peer `i`: each trains a third as much
+/// as the one before, so their quality differs.
+fn honest_steps(count: usize) -> Vec<usize> {
+    (0..count)
+        .map(|i| (3000 / 3usize.pow(i as u32)).max(20))
+        .collect()
+}
+
+pub fn run(args: &DemoArgs) -> ExitCode {
+    match demo(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("agora demo: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn demo(args: &DemoArgs) -> Result<(), String> {
+    if args.honest < 2 {
+        return Err("--honest needs at least 2 peers".to_string());
+    }
+    let mut config = MarketConfig {
+        honest_steps: honest_steps(args.honest),
+        noisy: args.noisy,
+        lazy: args.lazy,
+        cabal: args.cabal,
+        epochs: args.epochs,
+        learn_steps: args.learn_steps,
+        seed: args.seed,
+        ..MarketConfig::quick()
+    };
+    if args.quick {
+        config.honest_steps = vec![1500, 300, 20];
+        config.epochs = 2;
+        config.learn_steps = 30;
+    }
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("creating {}: {e}", args.out.display()))?;
+
+    let bars = MultiProgress::new();
+    let status = bars.add(ProgressBar::new_spinner());
+    status.enable_steady_tick(Duration::from_millis(120));
+    let epoch_bar = bars.add(ProgressBar::new(config.honest_steps.len() as u64));
+    epoch_bar.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix:>3} {bar:30} {pos}/{len} honest peers set weights",
+        )
+        .expect("static template"),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    {
+        let stop = Arc::clone(&stop);
+        runtime.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+    let report = runtime
+        .block_on(run_market(&config, &stop, |progress| match progress {
+            Progress::Setup(line) => status.set_message(line),
+            Progress::Validated { epoch, done, .. } => {
+                epoch_bar.set_prefix(epoch.to_string());
+                epoch_bar.set_position(done as u64);
+            }
+            Progress::Closed(record) => {
+                let line = format!(
+                    "epoch {:>3}: loss {:+.4}  k {}  top peer {}",
+                    record.epoch, record.loss, record.k, record.top
+                );
+                bars.println(&line).ok();
+                status.set_message(line);
+                epoch_bar.set_position(0);
+            }
+        }))
+        .map_err(|e| e.to_string())?;
+    status.finish_and_clear();
+    epoch_bar.finish_and_clear();
+    if stop.load(Ordering::Relaxed) {
+        println!("stopped by Ctrl-C after {} epochs", report.epochs.len());
+    }
+    print_table(&report);
+    write_outputs(&report, &args.out)
+}
+
+fn print_table(report: &MarketReport) {
+    println!(
+        "{:>3}  {:<9} {:>12} {:>10} {:>10} {:>11} {:>9}",
+        "uid", "role", "probe loss", "incentive", "dividends", "stake share", "paid"
+    );
+    for peer in &report.peers {
+        println!(
+            "{:>3}  {:<9} {:>12.4} {:>10.4} {:>10.4} {:>11.4} {:>9}",
+            peer.uid,
+            peer.role,
+            peer.probe_loss,
+            peer.incentive,
+            peer.dividends,
+            peer.stake_share,
+            peer.paid
+        );
+    }
+    println!(
+        "lazy + noisy + cabal share of the last emission: {:.4}\n\
+         Spearman(incentive, true quality): {:.3}\n\
+         (true quality: held-out loss of a probe on each peer's representations; lower is better)",
+        report.idle_share, report.spearman
+    );
+}
+
+fn write_outputs(report: &MarketReport, out: &std::path::Path) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    let path = out.join("report.json");
+    std::fs::write(&path, json).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    plots::stake_share(report, &out.join("stake_share.svg"))?;
+    plots::loss(report, &out.join("loss.svg"))?;
+    println!(
+        "wrote {}/report.json, stake_share.svg and loss.svg",
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! `agora demo --quick` as a process: the report, the emission, the plots.
+
+use std::process::Command;
+
+#[test]
+fn a_quick_demo_reports_starves_the_idle_and_plots() {
+    let out = std::env::temp_dir().join(format!("agora-demo-{}", std::process::id()));
+    let run = Command::new(env!("CARGO_BIN_EXE_agora"))
+        .args([
+            "demo",
+            "--quick",
+            "--seed",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8(run.stdout).unwrap();
+    assert!(stdout.contains("uid  role"), "{stdout}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    // Params, per-epoch vectors, per-peer summary, the correlation.
+    assert_eq!(report["params"]["epoch_length"], 10);
+    let epochs = report["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 2);
+    let peers = report["peers"].as_array().unwrap();
+    let roles: Vec<&str> = peers.iter().map(|p| p["role"].as_str().unwrap()).collect();
+    assert_eq!(
+        roles,
+        [
+            "honest-0", "honest-1", "honest-2", "noisy-0", "lazy-0", "cabal-0", "cabal-1"
+        ]
+    );
+    for epoch in epochs {
+        for vector in ["stake_share", "incentive", "dividends", "paid"] {
+            assert_eq!(
+                epoch[vector].as_array().unwrap().len(),
+                peers.len(),
+                "{vector}"
+            );
+        }
+    }
+    for key in [
+        "probe_loss",
+        "incentive",
+        "dividends",
+        "stake_share",
+        "paid",
+    ] {
+        assert!(peers.iter().all(|p| !p[key].is_null()), "{key}");
+    }
+    assert!(report["spearman"].as_f64().is_some());
+    // Lazy, noisy and cabal earn under 10% of the emission together.
+    let paid: Vec<u64> = peers.iter().map(|p| p["paid"].as_u64().unwrap()).collect();
+    let idle: u64 = paid[3..].iter().sum();
+    let total: u64 = paid.iter().sum();
+    assert!(total > 0 && (idle as f64) < 0.1 * total as f64, "{paid:?}");
+    assert!(report["idle_share"].as_f64().unwrap() < 0.1);
+
+    // Every plot is a well-formed SVG document with drawn lines.
+    for plot in ["stake_share.svg", "loss.svg"] {
+        let text = std::fs::read_to_string(out.join(plot)).unwrap();
+        let svg = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{plot}: {e}"));
+        assert_eq!(svg.root_element().tag_name().name(), "svg");
+        assert!(
+            svg.descendants()
+                .any(|n| n.has_tag_name("polyline") || n.has_tag_name("path")),
+            "{plot} draws nothing"
+        );
+    }
+    std::fs::remove_dir_all(out).ok();
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let run = |out: &std::path::Path| {
+        let status = Command::new(env!("CARGO_BIN_EXE_agora"))
+            .args([
+                "demo",
+                "--quick",
+                "--seed",
+                "5",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+            .status;
+        assert!(status.success());
+        std::fs::read_to_string(out.join("report.json")).unwrap()
+    };
+    let base = std::env::temp_dir().join(format!("agora-demo-seed-{}", std::process::id()));
+    let (a, b) = (run(&base.join("a")), run(&base.join("b")));
+    assert_eq!(a, b);
+    std::fs::remove_dir_all(base).ok();
+}
