@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod chain;
 mod demo;
 mod peer;
 mod plots;
@@ -33,6 +34,10 @@ enum Command {
     /// and the contract's epochs move stake to the useful ones. Writes
     /// report.json and two plots; Ctrl-C stops cleanly.
     Demo(demo::DemoArgs),
+    /// The embedded chain by hand: init, register, stake, set-weights,
+    /// epoch, metagraph, ranking. Invocations share one chain through a
+    /// state file.
+    Chain(chain::ChainArgs),
     /// The off-chain peer: train its local model, or run a whole market of
     /// peers on this machine (loopback HTTP, embedded chain).
     #[command(subcommand)]
@@ -45,5 +50,6 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(&args),
         Command::Peer(command) => peer::run(command),
         Command::Demo(args) => demo::run(&args),
+        Command::Chain(args) => chain::run(&args),
     }
 }

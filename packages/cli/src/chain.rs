@@ -1,0 +1,373 @@
+//! `agora chain ...`: the embedded chain by hand, one message per command.
+//!
+//! The chain lives in a state file (`--state`, default `agora-chain.json`):
+//! the parameters it was started with and every message that went
+//! through, replayed on each invocation. Replay is exact (cw-multi-test is
+//! deterministic), so separate invocations see one chain. A refused message
+//! prints the contract's reason, exits 2 and is not recorded.
+//!
+//! On a graph with commit-reveal, `set-weights` commits the row (with a
+//! salt derived from the account and block) and `epoch` reveals every
+//! commit that has come due: the command commits and reveals on its own.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use agora_client::{Chain, EmbeddedChain};
+use agora_market::execute::commit::commit_hash;
+use agora_market::msg::{GraphParams, PeerInfo, TEXT};
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
+
+const DENOM: &str = "uagora";
+const ADMIN: &str = "admin";
+/// What each named account is given on first use.
+const ACCOUNT_FUNDS: u128 = 1_000_000_000_000;
+
+#[derive(Debug, Args)]
+pub struct ChainArgs {
+    /// The state file.
+    #[arg(long, global = true, default_value = "agora-chain.json")]
+    state: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: ChainCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ChainCommand {
+    /// Start a chain: instantiate the market and fund the TEXT reward pool.
+    Init {
+        #[arg(long, default_value_t = 1_000_000)]
+        emission: u128,
+        #[arg(long, default_value_t = 100_000_000_000)]
+        reward_pool: u128,
+        #[arg(long, default_value_t = 10)]
+        epoch_length: u64,
+        /// Weights by commit and reveal (the command does both).
+        #[arg(long)]
+        commit_reveal: bool,
+        /// Replace an existing state file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Register account NAME as a peer of TEXT.
+    Register {
+        name: String,
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        endpoint: String,
+    },
+    /// Bond AMOUNT of NAME's tokens.
+    Stake { name: String, amount: u128 },
+    /// Set NAME's row: `uid:weight,uid:weight,...`.
+    SetWeights { name: String, row: String },
+    /// Run the epoch (advancing to its due block), in pages of `max_rows`.
+    Epoch {
+        #[arg(long)]
+        max_rows: Option<u32>,
+    },
+    /// Every peer, in uid order.
+    Metagraph,
+    /// Peers by incentive, best first.
+    Ranking,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Op {
+    Register {
+        name: String,
+        endpoint: String,
+    },
+    Stake {
+        name: String,
+        amount: u128,
+    },
+    SetWeights {
+        name: String,
+        row: Vec<(u16, u16)>,
+    },
+    Commit {
+        name: String,
+        row: Vec<(u16, u16)>,
+        salt: Vec<u8>,
+    },
+    Reveal {
+        name: String,
+        row: Vec<(u16, u16)>,
+        salt: Vec<u8>,
+    },
+    Epoch {
+        max_rows: Option<u32>,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct State {
+    params: GraphParams,
+    reward_pool: u128,
+    ops: Vec<Op>,
+}
+
+/// A committed row and its salt: (name, row, salt).
+type Unrevealed = (String, Vec<(u16, u16)>, Vec<u8>);
+
+/// The chain as the state file describes it, with the names it knows.
+struct Replayed {
+    chain: EmbeddedChain,
+    names: Vec<String>,
+    /// Commits not yet revealed.
+    unrevealed: Vec<Unrevealed>,
+}
+
+impl Replayed {
+    fn new(state: &State) -> Result<Self, String> {
+        let mut chain = EmbeddedChain::new(DENOM, ADMIN, u128::MAX / 4, state.params.clone())
+            .map_err(|e| e.to_string())?;
+        chain
+            .fund_rewards(ADMIN, TEXT, state.reward_pool)
+            .map_err(|e| e.to_string())?;
+        let mut replayed = Self {
+            chain,
+            names: Vec::new(),
+            unrevealed: Vec::new(),
+        };
+        for op in &state.ops {
+            replayed
+                .apply(op)
+                .map_err(|e| format!("replaying the state file: {e}"))?;
+        }
+        Ok(replayed)
+    }
+
+    fn account(&mut self, name: &str) -> Result<(), String> {
+        if !self.names.iter().any(|n| n == name) {
+            self.chain
+                .fund(ADMIN, name, ACCOUNT_FUNDS)
+                .map_err(|e| e.to_string())?;
+            self.names.push(name.to_string());
+        }
+        Ok(())
+    }
+
+    /// One message, as a new block.
+    fn apply(&mut self, op: &Op) -> Result<String, String> {
+        self.chain.advance(1);
+        let chain = |r: Result<(), agora_client::ChainError>| r.map_err(|e| e.to_string());
+        match op {
+            Op::Register { name, endpoint } => {
+                self.account(name)?;
+                let uid = self
+                    .chain
+                    .register(name, TEXT, endpoint, 0)
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("{name} registered as uid {uid}"))
+            }
+            Op::Stake { name, amount } => {
+                self.account(name)?;
+                chain(self.chain.stake(name, TEXT, *amount))?;
+                Ok(format!("{name} staked {amount}"))
+            }
+            Op::SetWeights { name, row } => {
+                chain(self.chain.set_weights(name, TEXT, row))?;
+                Ok(format!("{name} set {} weights", row.len()))
+            }
+            Op::Commit { name, row, salt } => {
+                let uid = self.uid(name)?;
+                chain(
+                    self.chain
+                        .commit_weights(name, TEXT, commit_hash(uid, row, salt)),
+                )?;
+                self.unrevealed
+                    .push((name.clone(), row.clone(), salt.clone()));
+                Ok(format!("{name} committed {} weights", row.len()))
+            }
+            Op::Reveal { name, row, salt } => {
+                chain(self.chain.reveal_weights(name, TEXT, row, salt))?;
+                self.unrevealed
+                    .retain(|(n, r, s)| !(n == name && r == row && s == salt));
+                Ok(format!("{name} revealed {} weights", row.len()))
+            }
+            Op::Epoch { max_rows } => {
+                self.chain.advance_to_due(TEXT).map_err(|e| e.to_string())?;
+                let outcome = self
+                    .chain
+                    .epoch(ADMIN, TEXT, *max_rows)
+                    .map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "epoch {} ran in {} page(s) and paid {}",
+                    outcome.epoch, outcome.pages, outcome.emitted
+                ))
+            }
+        }
+    }
+
+    fn uid(&self, name: &str) -> Result<u16, String> {
+        let address = self.chain.address(name).map_err(|e| e.to_string())?;
+        let peers = self.chain.metagraph(TEXT).map_err(|e| e.to_string())?;
+        peers
+            .iter()
+            .find(|p| p.address.as_str() == address)
+            .map(|p| p.uid)
+            .ok_or_else(|| format!("{name} is not registered"))
+    }
+}
+
+fn load(path: &Path) -> Result<State, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "reading {}: {e} (start a chain with `agora chain init`)",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not a chain state: {e}", path.display()))
+}
+
+fn save(path: &Path, state: &State) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(state).map_err(|e| e.to_string())?;
+    std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+fn parse_row(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    text.split(',')
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (uid, weight) = entry
+                .split_once(':')
+                .ok_or_else(|| format!("{entry:?} is not uid:weight"))?;
+            let uid = uid
+                .trim()
+                .parse()
+                .map_err(|_| format!("{uid:?} is not a uid"))?;
+            let weight = weight
+                .trim()
+                .parse()
+                .map_err(|_| format!("{weight:?} is not a u16 weight"))?;
+            Ok((uid, weight))
+        })
+        .collect()
+}
+
+pub fn run(args: &ChainArgs) -> ExitCode {
+    match chain(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("agora chain: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn chain(args: &ChainArgs) -> Result<(), String> {
+    if let ChainCommand::Init {
+        emission,
+        reward_pool,
+        epoch_length,
+        commit_reveal,
+        force,
+    } = &args.command
+    {
+        if args.state.exists() && !force {
+            return Err(format!(
+                "{} exists: pass --force to replace it",
+                args.state.display()
+            ));
+        }
+        let mut params = GraphParams::new(*emission, 0, 10);
+        params.epoch_length = *epoch_length;
+        params.commit_reveal = *commit_reveal;
+        let state = State {
+            params,
+            reward_pool: *reward_pool,
+            ops: Vec::new(),
+        };
+        Replayed::new(&state)?;
+        save(&args.state, &state)?;
+        println!("started a chain in {}", args.state.display());
+        return Ok(());
+    }
+    let mut state = load(&args.state)?;
+    let mut replayed = Replayed::new(&state)?;
+    let commit_reveal = state.params.commit_reveal;
+    let ops: Vec<Op> = match &args.command {
+        ChainCommand::Init { .. } => unreachable!("handled above"),
+        ChainCommand::Register { name, endpoint } => vec![Op::Register {
+            name: name.clone(),
+            endpoint: endpoint.clone(),
+        }],
+        ChainCommand::Stake { name, amount } => vec![Op::Stake {
+            name: name.clone(),
+            amount: *amount,
+        }],
+        ChainCommand::SetWeights { name, row } if commit_reveal => {
+            let height = replayed.chain.height();
+            let salt = format!("{name}@{height}:agora-chain-salt").into_bytes();
+            vec![Op::Commit {
+                name: name.clone(),
+                row: parse_row(row)?,
+                salt,
+            }]
+        }
+        ChainCommand::SetWeights { name, row } => vec![Op::SetWeights {
+            name: name.clone(),
+            row: parse_row(row)?,
+        }],
+        ChainCommand::Epoch { max_rows } => vec![Op::Epoch {
+            max_rows: *max_rows,
+        }],
+        ChainCommand::Metagraph | ChainCommand::Ranking => {
+            let mut peers = replayed.chain.metagraph(TEXT).map_err(|e| e.to_string())?;
+            if matches!(args.command, ChainCommand::Ranking) {
+                peers.sort_by(|a, b| b.incentive.cmp(&a.incentive).then(a.uid.cmp(&b.uid)));
+            }
+            return show(&peers, args.json);
+        }
+    };
+    for op in ops {
+        let line = replayed.apply(&op)?;
+        state.ops.push(op);
+        println!("{line}");
+    }
+    // After an epoch, reveal every commit that has come due.
+    if matches!(args.command, ChainCommand::Epoch { .. }) && commit_reveal {
+        for (name, row, salt) in replayed.unrevealed.clone() {
+            let op = Op::Reveal { name, row, salt };
+            // A commit not yet due stays for a later epoch.
+            if let Ok(line) = replayed.apply(&op) {
+                state.ops.push(op);
+                println!("{line}");
+            }
+        }
+    }
+    save(&args.state, &state)
+}
+
+fn show(peers: &[PeerInfo], json: bool) -> Result<(), String> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(peers).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    println!(
+        "{:>3}  {:>14}  {:>10}  {:>10}  {:>10}  {:>8}  address",
+        "uid", "stake", "rank", "incentive", "dividends", "paid"
+    );
+    for peer in peers {
+        let short = |d: &agora_market::msg::Dec| d.0.round_dp(6).to_string();
+        println!(
+            "{:>3}  {:>14}  {:>10}  {:>10}  {:>10}  {:>8}  {}",
+            peer.uid,
+            peer.stake,
+            short(&peer.rank),
+            short(&peer.incentive),
+            short(&peer.dividends),
+            peer.last_paid,
+            peer.address
+        );
+    }
+    Ok(())
+}
