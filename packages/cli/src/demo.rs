@@ -35,9 +35,14 @@ pub struct DemoArgs {
     /// Seeds every model and batch: the same seed gives the same run.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// A tiny run (3 honest peers, 2 epochs), for tests.
+    /// A tiny run (3 honest peers, 2 epochs; 3 with --commit-reveal, whose
+    /// first epoch has no revealed row), for tests.
     #[arg(long)]
     quick: bool,
+    /// Weights by commit and reveal: every peer reveals last epoch's row
+    /// and commits this epoch's, so nobody can copy a row before it counts.
+    #[arg(long)]
+    commit_reveal: bool,
     /// Where report.json, stake_share.svg and loss.svg go.
     #[arg(long, default_value = "agora-demo")]
     out: PathBuf,
@@ -73,11 +78,12 @@ fn demo(args: &DemoArgs) -> Result<(), String> {
         epochs: args.epochs,
         learn_steps: args.learn_steps,
         seed: args.seed,
+        commit_reveal: args.commit_reveal,
         ..MarketConfig::quick()
     };
     if args.quick {
         config.honest_steps = vec![1500, 300, 20];
-        config.epochs = 2;
+        config.epochs = if args.commit_reveal { 3 } else { 2 };
         config.learn_steps = 30;
     }
     std::fs::create_dir_all(&args.out)

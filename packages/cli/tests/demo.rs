@@ -101,3 +101,40 @@ fn the_same_seed_gives_the_same_run() {
     assert_eq!(a, b);
     std::fs::remove_dir_all(base).ok();
 }
+
+#[test]
+fn with_commit_reveal_peers_commit_and_reveal_on_their_own() {
+    let out = std::env::temp_dir().join(format!("agora-demo-cr-{}", std::process::id()));
+    let run = Command::new(env!("CARGO_BIN_EXE_agora"))
+        .args([
+            "demo",
+            "--quick",
+            "--commit-reveal",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["params"]["commit_reveal"], true);
+    let paid = |epoch: usize| -> u64 {
+        report["epochs"][epoch]["paid"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_u64().unwrap())
+            .sum()
+    };
+    // Epoch 0 counts no row (all were still committed); once revealed, rows
+    // count and the pool pays.
+    assert_eq!(paid(0), 0);
+    assert!(paid(2) > 0);
+    assert!(report["idle_share"].as_f64().unwrap() < 0.1);
+    std::fs::remove_dir_all(out).ok();
+}

@@ -114,6 +114,9 @@ pub struct MarketConfig {
     pub emission_per_epoch: u128,
     /// Seeds every model's parameters and every batch.
     pub seed: u64,
+    /// Rows go by commit and reveal (`reveal_period` 1): each peer reveals
+    /// last epoch's commit, then commits this epoch's row.
+    pub commit_reveal: bool,
 }
 
 impl MarketConfig {
@@ -137,6 +140,7 @@ impl MarketConfig {
             stake: 1_000_000_000,
             emission_per_epoch: 1_000_000,
             seed: 0,
+            commit_reveal: false,
         }
     }
 }
@@ -281,6 +285,7 @@ pub async fn run_market(
     let mut params = GraphParams::new(config.emission_per_epoch, 0, 10);
     params.epoch_length = 10;
     params.peg_ceiling = 1;
+    params.commit_reveal = config.commit_reveal;
     let mut chain = EmbeddedChain::new("uagora", "admin", u128::from(u64::MAX), params.clone())?;
     chain.fund_rewards("admin", TEXT, config.emission_per_epoch * 1000)?;
     let registry = Registry::new(&chain);
@@ -324,6 +329,8 @@ pub async fn run_market(
         )?);
     }
     let mut assessments = vec![None; count];
+    // Per uid, the row committed last epoch and its salt (commit-reveal).
+    let mut committed: Vec<Option<Commit>> = vec![None; models.len()];
     let mut pairs: Vec<DistillPair> = Vec::new();
     let mut epochs = Vec::new();
     for epoch in 0..config.epochs {
@@ -343,7 +350,16 @@ pub async fn run_market(
             let assessment = validator.assess(&corpus.held_out, 77 + epoch).await?;
             let rules = RowRules::of_graph(&chain, TEXT, v as u16)?;
             let row = validator.row(&assessment, &rules);
-            chain.set_weights(&key_account(&keys[v].public_key()), TEXT, &row)?;
+            let name = key_account(&keys[v].public_key());
+            send_row(
+                &mut chain,
+                &name,
+                v as u16,
+                row,
+                &mut committed[v],
+                seed,
+                epoch,
+            )?;
             assessments[v] = Some(assessment);
             progress(Progress::Validated {
                 epoch,
@@ -362,7 +378,16 @@ pub async fn run_market(
             let rules = RowRules::of_graph(&chain, TEXT, index as u16)?;
             if rules.peers > 1 && config.cabal > 1 {
                 let row = crate::weights::weight_row(&worth, &rules);
-                chain.set_weights(&key_account(&key.public_key()), TEXT, &row)?;
+                let name = key_account(&key.public_key());
+                send_row(
+                    &mut chain,
+                    &name,
+                    index as u16,
+                    row,
+                    &mut committed[index],
+                    seed,
+                    epoch,
+                )?;
             }
         }
         chain.advance_to_due(TEXT)?;
@@ -445,6 +470,34 @@ pub async fn run_market(
         epochs,
         params,
     })
+}
+
+/// A committed row and its salt.
+type Commit = (Vec<(u16, u16)>, Vec<u8>);
+
+/// Sends a row the way the graph takes it: with `set_weights`, or, when
+/// the graph has commit-reveal on, by revealing last epoch's commit (kept
+/// in `committed`) and committing this one.
+fn send_row(
+    chain: &mut EmbeddedChain,
+    name: &str,
+    uid: u16,
+    row: Vec<(u16, u16)>,
+    committed: &mut Option<Commit>,
+    seed: u64,
+    epoch: u64,
+) -> Result<(), MarketError> {
+    if !chain.params(TEXT)?.commit_reveal {
+        return Ok(chain.set_weights(name, TEXT, &row)?);
+    }
+    if let Some((previous, salt)) = committed.take() {
+        chain.reveal_weights(name, TEXT, &previous, &salt)?;
+    }
+    let salt = format!("agora-market:{seed}:{epoch}:{uid}").into_bytes();
+    let hash = agora_market::execute::commit::commit_hash(uid, &row, &salt);
+    chain.commit_weights(name, TEXT, hash)?;
+    *committed = Some((row, salt));
+    Ok(())
 }
 
 /// Spearman's rank correlation (ties share their mean rank).
