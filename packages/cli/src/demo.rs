@@ -26,12 +26,15 @@ pub struct DemoArgs {
     /// Staked peers that serve random vectors and weight only each other.
     #[arg(long, default_value_t = 2)]
     cabal: usize,
-    /// Epochs to run (the default fits in a few minutes on two cores).
-    #[arg(long, default_value_t = 10)]
+    /// Epochs to run (the default takes about a minute on two cores).
+    #[arg(long, default_value_t = 30)]
     epochs: u64,
     /// Gate-and-head steps per honest peer per epoch.
     #[arg(long, default_value_t = 60)]
     learn_steps: usize,
+    /// Neighbours each input is routed to (the sparse gate's k).
+    #[arg(long, default_value_t = 2)]
+    top_k: usize,
     /// Seeds every model and batch: the same seed gives the same run.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -79,6 +82,12 @@ fn demo(args: &DemoArgs) -> Result<(), String> {
         learn_steps: args.learn_steps,
         seed: args.seed,
         commit_reveal: args.commit_reveal,
+        top_k: args.top_k,
+        // Stake that moves within a few epochs: each epoch emits 10% of
+        // an honest peer's stake; the peg is free to move k.
+        stake: 10_000_000,
+        emission_per_epoch: 1_000_000,
+        peg_ceiling: 64,
         ..MarketConfig::quick()
     };
     if args.quick {

@@ -114,6 +114,8 @@ pub struct MarketConfig {
     pub emission_per_epoch: u128,
     /// Seeds every model's parameters and every batch.
     pub seed: u64,
+    /// The peg's ceiling for `k` (SPEC §6); 1 keeps `k` at 1.
+    pub peg_ceiling: u32,
     /// Rows go by commit and reveal (`reveal_period` 1): each peer reveals
     /// last epoch's commit, then commits this epoch's row.
     pub commit_reveal: bool,
@@ -140,6 +142,7 @@ impl MarketConfig {
             stake: 1_000_000_000,
             emission_per_epoch: 1_000_000,
             seed: 0,
+            peg_ceiling: 1,
             commit_reveal: false,
         }
     }
@@ -284,7 +287,7 @@ pub async fn run_market(
     say("starting the embedded chain and every axon".to_string());
     let mut params = GraphParams::new(config.emission_per_epoch, 0, 10);
     params.epoch_length = 10;
-    params.peg_ceiling = 1;
+    params.peg_ceiling = config.peg_ceiling;
     params.commit_reveal = config.commit_reveal;
     let mut chain = EmbeddedChain::new("uagora", "admin", u128::from(u64::MAX), params.clone())?;
     chain.fund_rewards("admin", TEXT, config.emission_per_epoch * 1000)?;
