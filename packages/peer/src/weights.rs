@@ -18,6 +18,9 @@ pub struct RowRules {
 
 impl RowRules {
     /// The rules of `graph` as the chain holds them now, for `own_uid`.
+    /// On a commit-reveal graph the row is checked when revealed, and the
+    /// peg may have raised `k` by `peg_step` each epoch in between: such a
+    /// row is given that many entries more.
     pub fn of_graph(
         chain: &impl agora_client::Chain,
         graph: &str,
@@ -25,10 +28,16 @@ impl RowRules {
     ) -> Result<Self, agora_client::ChainError> {
         let state = chain.epoch_state(graph)?;
         let params = chain.params(graph)?;
+        let k = if params.commit_reveal {
+            let rise = params.peg_step.saturating_mul(params.reveal_period as u32);
+            state.k.saturating_add(rise).min(params.peg_ceiling)
+        } else {
+            state.k
+        };
         Ok(Self {
             own_uid,
             peers: state.peers,
-            min_entries: state.k as usize,
+            min_entries: k as usize,
             max_entries: params.max_weights_per_row as usize,
             max_weight: params.max_weight_limit.0.to_string().parse().unwrap_or(1.0),
         })
