@@ -1,19 +1,15 @@
 //! `agora demo --quick` as a process: the report, the emission, the plots.
 
+use std::path::Path;
 use std::process::Command;
 
-#[test]
-fn a_quick_demo_reports_starves_the_idle_and_plots() {
-    let out = std::env::temp_dir().join(format!("agora-demo-{}", std::process::id()));
+/// Runs `agora demo` with `args`, writing into `out`; returns stdout and
+/// the report.
+fn demo(args: &[&str], out: &Path) -> (String, serde_json::Value) {
     let run = Command::new(env!("CARGO_BIN_EXE_agora"))
-        .args([
-            "demo",
-            "--quick",
-            "--seed",
-            "3",
-            "--out",
-            out.to_str().unwrap(),
-        ])
+        .arg("demo")
+        .args(args)
+        .args(["--out", out.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(
@@ -21,11 +17,18 @@ fn a_quick_demo_reports_starves_the_idle_and_plots() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let stdout = String::from_utf8(run.stdout).unwrap();
-    assert!(stdout.contains("uid  role"), "{stdout}");
+    let report = std::fs::read_to_string(out.join("report.json")).unwrap();
+    (
+        String::from_utf8(run.stdout).unwrap(),
+        serde_json::from_str(&report).unwrap(),
+    )
+}
 
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+#[test]
+fn a_quick_demo_reports_starves_the_idle_and_plots() {
+    let out = std::env::temp_dir().join(format!("agora-demo-{}", std::process::id()));
+    let (stdout, report) = demo(&["--quick", "--seed", "3"], &out);
+    assert!(stdout.contains("uid  role"), "{stdout}");
     // Params, per-epoch vectors, per-peer summary, the correlation.
     assert_eq!(report["params"]["epoch_length"], 10);
     let epochs = report["epochs"].as_array().unwrap();
@@ -80,22 +83,8 @@ fn a_quick_demo_reports_starves_the_idle_and_plots() {
 
 #[test]
 fn the_same_seed_gives_the_same_run() {
-    let run = |out: &std::path::Path| {
-        let status = Command::new(env!("CARGO_BIN_EXE_agora"))
-            .args([
-                "demo",
-                "--quick",
-                "--seed",
-                "5",
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap()
-            .status;
-        assert!(status.success());
-        std::fs::read_to_string(out.join("report.json")).unwrap()
-    };
+    let run =
+        |out: &Path| serde_json::to_string(&demo(&["--quick", "--seed", "5"], out).1).unwrap();
     let base = std::env::temp_dir().join(format!("agora-demo-seed-{}", std::process::id()));
     let (a, b) = (run(&base.join("a")), run(&base.join("b")));
     assert_eq!(a, b);
@@ -105,23 +94,7 @@ fn the_same_seed_gives_the_same_run() {
 #[test]
 fn with_commit_reveal_peers_commit_and_reveal_on_their_own() {
     let out = std::env::temp_dir().join(format!("agora-demo-cr-{}", std::process::id()));
-    let run = Command::new(env!("CARGO_BIN_EXE_agora"))
-        .args([
-            "demo",
-            "--quick",
-            "--commit-reveal",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let (_, report) = demo(&["--quick", "--commit-reveal"], &out);
     assert_eq!(report["params"]["commit_reveal"], true);
     let paid = |epoch: usize| -> u64 {
         report["epochs"][epoch]["paid"]
