@@ -35,7 +35,9 @@ pub fn stake_share(report: &MarketReport, path: &Path) -> Result<(), String> {
                 .push((record.epoch as f64, share));
         }
     }
-    let epochs = report.epochs.len().max(1) as f64;
+    // At least one epoch wide, so that a run stopped before its first
+    // epoch still draws its axes.
+    let epochs = report.epochs.len().max(2) as f64;
     let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut chart = ChartBuilder::on(&root)
@@ -83,7 +85,7 @@ pub fn loss(report: &MarketReport, path: &Path) -> Result<(), String> {
     let low = losses.iter().map(|p| p.1).fold(0.0, f64::min) - 0.05;
     let high = losses.iter().map(|p| p.1).fold(0.0, f64::max) + 0.05;
     let top_k = ks.iter().map(|p| p.1).fold(1.0, f64::max) + 1.0;
-    let epochs = report.epochs.len().max(1) as f64;
+    let epochs = report.epochs.len().max(2) as f64;
     let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut chart = ChartBuilder::on(&root)

@@ -111,3 +111,33 @@ fn with_commit_reveal_peers_commit_and_reveal_on_their_own() {
     assert!(report["idle_share"].as_f64().unwrap() < 0.1);
     std::fs::remove_dir_all(out).ok();
 }
+
+/// Ctrl-C (SIGINT) stops the run after the step it is in; the report and
+/// plots of the epochs closed so far are still written.
+#[test]
+fn ctrl_c_stops_cleanly() {
+    let out = std::env::temp_dir().join(format!("agora-demo-int-{}", std::process::id()));
+    let child = Command::new(env!("CARGO_BIN_EXE_agora"))
+        .args(["demo", "--epochs", "500", "--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(12));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("stopped by Ctrl-C after"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert!(report["epochs"].as_array().unwrap().len() < 500);
+    for plot in ["stake_share.svg", "loss.svg"] {
+        roxmltree::Document::parse(&std::fs::read_to_string(out.join(plot)).unwrap()).unwrap();
+    }
+    std::fs::remove_dir_all(out).ok();
+}

@@ -104,7 +104,8 @@ pub struct MarketConfig {
     pub noisy: usize,
     /// Staked peers that serve random vectors and weight only each other.
     pub cabal: usize,
-    /// Each cabal member's stake, as a share of an honest peer's.
+    /// Each noisy, lazy and cabal peer's stake, as a share of an honest
+    /// peer's.
     pub cabal_stake_percent: u128,
     pub epochs: u64,
     /// Gate-and-head steps per honest peer per epoch.
@@ -308,9 +309,11 @@ pub async fn run_market(
     for key in &keys[..count] {
         chain.stake(&key_account(&key.public_key()), TEXT, config.stake)?;
     }
-    let cabal_stake = config.stake * config.cabal_stake_percent / 100;
-    for key in &keys[cabal_start..] {
-        chain.stake(&key_account(&key.public_key()), TEXT, cabal_stake.max(1))?;
+    // Everyone else stakes too, less: the noisy and lazy peers never
+    // validate, the cabal validates only itself.
+    let small_stake = (config.stake * config.cabal_stake_percent / 100).max(1);
+    for key in &keys[count..] {
+        chain.stake(&key_account(&key.public_key()), TEXT, small_stake)?;
     }
 
     let mut validators = Vec::new();
