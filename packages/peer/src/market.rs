@@ -293,11 +293,16 @@ pub async fn run_market(
     let mut chain = EmbeddedChain::new("uagora", "admin", u128::from(u64::MAX), params.clone())?;
     chain.fund_rewards("admin", TEXT, config.emission_per_epoch * 1000)?;
     let registry = Registry::new(&chain);
+    // Peers here call each other as fast as the CPU allows: a per-caller
+    // rate limit would answer some calls with 429 and make the run depend
+    // on timing.
+    let mut axon_config = AxonConfig::new(TEXT);
+    axon_config.requests_per_second = std::num::NonZeroU32::MAX;
     let mut endpoints = Vec::new();
     for (key, model) in keys.iter().zip(&models) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
-        let app = router(Arc::clone(model), registry.clone(), AxonConfig::new(TEXT));
+        let app = router(Arc::clone(model), registry.clone(), axon_config.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         let name = key_account(&key.public_key());
         chain.fund("admin", &name, 2 * config.stake)?;
