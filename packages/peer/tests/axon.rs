@@ -204,10 +204,17 @@ async fn callers_are_rate_limited_and_slow_requests_time_out() {
     .await;
     let body = encode_inputs(&[b"abcd".to_vec()], 4);
     let mut statuses = Vec::new();
-    for _ in 0..3 {
+    // A burst of 2 is allowed; the next token comes only after 500 ms, so
+    // a quick run of six meets the limit however slow the machine.
+    for _ in 0..6 {
         statuses.push(post(&url, body.clone(), Some(&caller)).await.0);
     }
-    assert_eq!(statuses, [200, 200, 429]);
+    assert_eq!(statuses[..2], [200, 200]);
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
 
     let mut quick = config();
     quick.timeout = Duration::from_millis(100);
