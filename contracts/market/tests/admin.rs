@@ -68,16 +68,7 @@ fn params_are_validated_on_every_change() {
     for (name, break_it) in cases {
         let mut params = GraphParams::new(1_000, 0, 10);
         break_it(&mut params);
-        let error = suite
-            .execute(
-                "admin",
-                ExecuteMsg::UpdateParams {
-                    graph: TEXT.to_string(),
-                    params,
-                },
-                0,
-            )
-            .unwrap_err();
+        let error = suite.update_params(params).unwrap_err();
         error.mentions(&format!("invalid parameter {name}:"));
     }
 }
@@ -94,35 +85,16 @@ fn update_params_keeps_k_inside_the_new_peg_bounds() {
     params.peg_ceiling = 3;
     params.max_peers = 2;
     suite
-        .execute(
-            "admin",
-            ExecuteMsg::UpdateParams {
-                graph: TEXT.to_string(),
-                params: params.clone(),
-            },
-            0,
-        )
+        .update_params(params.clone())
         .unwrap_err()
         .is(ContractError::InvalidParams {
             name: "max_peers".to_string(),
             reason: "below the 3 peers already registered".to_string(),
         });
     params.max_peers = 3;
-    suite
-        .execute(
-            "admin",
-            ExecuteMsg::UpdateParams {
-                graph: TEXT.to_string(),
-                params: params.clone(),
-            },
-            0,
-        )
-        .unwrap();
+    suite.update_params(params.clone()).unwrap();
     assert_eq!(suite.epoch_state(TEXT).k, 3);
-    let stored: GraphParams = suite.query(&QueryMsg::Params {
-        graph: TEXT.to_string(),
-    });
-    assert_eq!(stored, params);
+    assert_eq!(suite.params(), params);
 }
 
 #[test]

@@ -185,20 +185,10 @@ fn commits_are_bounded_unique_and_well_formed() {
 #[test]
 fn reveal_period_is_validated() {
     let mut suite = graph();
-    let mut params =
-        suite.query::<agora_market::msg::GraphParams>(&agora_market::msg::QueryMsg::Params {
-            graph: TEXT.to_string(),
-        });
+    let mut params = suite.params();
     params.reveal_period = 0;
     suite
-        .execute(
-            "admin",
-            ExecuteMsg::UpdateParams {
-                graph: TEXT.to_string(),
-                params,
-            },
-            0,
-        )
+        .update_params(params)
         .unwrap_err()
         .is(ContractError::InvalidParams {
             name: "reveal_period".to_string(),

@@ -4,7 +4,7 @@
 mod suite;
 
 use agora_market::ContractError;
-use agora_market::msg::{ExecuteMsg, GraphParams, PeerInfo, TEXT};
+use agora_market::msg::{GraphParams, PeerInfo, TEXT};
 use proptest::prelude::*;
 use rust_decimal::prelude::dec;
 use suite::{Suite, SuiteBuilder, wasm_attribute};
@@ -288,18 +288,9 @@ fn refusals_around_a_running_epoch() {
             graph: TEXT.to_string(),
             action: "registration into a full graph",
         });
-    let params = suite.query::<GraphParams>(&agora_market::msg::QueryMsg::Params {
-        graph: TEXT.to_string(),
-    });
+    let params = suite.params();
     suite
-        .execute(
-            "admin",
-            ExecuteMsg::UpdateParams {
-                graph: TEXT.to_string(),
-                params,
-            },
-            0,
-        )
+        .update_params(params)
         .unwrap_err()
         .is(ContractError::EpochInProgress {
             graph: TEXT.to_string(),

@@ -405,6 +405,24 @@ impl Suite {
         }
     }
 
+    /// The admin replaces TEXT's parameters.
+    pub fn update_params(&mut self, params: GraphParams) -> Result<AppResponse, Refusal> {
+        self.execute(
+            "admin",
+            ExecuteMsg::UpdateParams {
+                graph: TEXT.to_string(),
+                params,
+            },
+            0,
+        )
+    }
+
+    pub fn params(&self) -> GraphParams {
+        self.query(&QueryMsg::Params {
+            graph: TEXT.to_string(),
+        })
+    }
+
     /// Commits `name`'s row `weights` with `salt` (commit-reveal graphs).
     pub fn commit(
         &mut self,
