@@ -5,7 +5,7 @@
 #   scripts/build-wasm.sh --check   build into a scratch dir and fail if the committed
 #                                   artifact differs from a fresh build of the source
 #
-# Why the flags (see ../shared/TOOLCHAIN.md): the precompiled wasm32 standard library uses
+# Why the flags (see docs/toolchain.md): the precompiled wasm32 standard library uses
 # post-MVP Wasm features (bulk memory, sign-ext, ...) that the CosmWasm 3 VM rejects, so the
 # standard library is rebuilt for the MVP CPU with -Zbuild-std. Paths are remapped so the
 # artifact does not depend on where the repository or the cargo registry lives.
@@ -15,16 +15,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 mode=${1:-write}
 
-need() { command -v "$1" >/dev/null 2>&1; }
-
-rustup target list --installed | grep -qx wasm32-unknown-unknown \
-  || rustup target add wasm32-unknown-unknown
-rustup component list --installed | grep -q '^rust-src' \
-  || rustup component add rust-src
-if ! need wasm-opt; then
-  echo "wasm-opt not found: install Debian's binaryen (apt-get install binaryen)" >&2
-  exit 1
-fi
+# The wasm32 target, rust-src (for -Zbuild-std) and Debian's binaryen.
+./scripts/setup.sh
 
 sysroot=$(rustc --print sysroot)
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
@@ -49,7 +41,7 @@ fi
 wasm-opt -Os --one-caller-inline-max-function-size 200 "$raw" -o "$out_dir/agora_market.wasm"
 (cd "$out_dir" && sha256sum agora_market.wasm > checksums.txt)
 
-if need cosmwasm-check; then
+if command -v cosmwasm-check >/dev/null 2>&1; then
   cosmwasm-check "$out_dir/agora_market.wasm" >&2
 fi
 size=$(stat -c %s "$out_dir/agora_market.wasm")

@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# The project's test command: formatting, lints, the committed Wasm artifact
-# against a fresh build, then every test of the workspace (unit, property,
-# multi-test, process tests, and the artifact in the real CosmWasm VM).
+# The project's test command: set-up (scripts/setup.sh installs what is
+# missing), formatting, lints, the committed Wasm artifact against a fresh
+# build, the README's gas table against the gas tool, then every test of the
+# workspace (unit, property, multi-test, process tests, and the artifact in
+# the real CosmWasm VM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== scripts/setup.sh"
+./scripts/setup.sh
+
+echo "== the repository stands on its own (no file points outside it)"
+if git grep -nE '\.\./shared|shared/(SPEC|PERFORMANCE|TOOLCHAIN|ARCHITECTURE)\.md' -- . ':!scripts/test.sh'; then
+  echo "files above point outside the repository: the spec and docs live in docs/" >&2
+  exit 1
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -13,6 +24,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== artifacts/agora_market.wasm is a fresh build of the source"
 ./scripts/build-wasm.sh --check
+
+echo "== README.md's gas table is what agora-gas measures"
+./scripts/gas-table.sh --check
 
 echo "== cargo test --workspace"
 log=$(mktemp)

@@ -1,6 +1,6 @@
 //! Compact binary encodings for the values the epoch reads and writes.
 //!
-//! Storage gas is charged per byte (`shared/PERFORMANCE.md`: 30 a byte
+//! Storage gas is charged per byte (`docs/performance.md`: 30 a byte
 //! written), so what the epoch touches is packed by hand rather than stored
 //! as JSON: an amount takes 1 + its significant bytes, a decimal 2 + its
 //! mantissa's, a weight entry 4. Only this contract writes these values; a

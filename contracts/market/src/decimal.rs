@@ -1,6 +1,6 @@
 //! [`Dec`]: a `rust_decimal::Decimal` in messages, as a JSON string.
 //!
-//! The contract computes in `rust_decimal` (28 significant digits, SPEC §1);
+//! The contract computes in `rust_decimal` (28 significant digits, docs/SPEC.md §1);
 //! `cosmwasm_std::Decimal` would round every score to 18 places on the way
 //! out. The schema derives of `cw_serde` cannot be told to treat a foreign
 //! type as a string, so this newtype says it once.

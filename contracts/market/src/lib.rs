@@ -2,7 +2,7 @@
 //!
 //! The Agora market contract: per-modality graphs of peers who register,
 //! stake, set weight rows and are paid by the epoch of
-//! [`agora_mechanism`] (SPEC §1-§7). One crate per contract, laid out as
+//! [`agora_mechanism`] (docs/SPEC.md §1-§7). One crate per contract, laid out as
 //! cw-plus does: `contract.rs` holds the entry points and dispatch only;
 //! execute logic lives in [`execute`] by concern, queries in [`query`].
 

@@ -1,4 +1,4 @@
-//! A graph's parameters (SPEC §2) and their validation.
+//! A graph's parameters (docs/SPEC.md §2) and their validation.
 
 use agora_mechanism::EpochParams;
 use cosmwasm_schema::cw_serde;
@@ -14,58 +14,77 @@ pub const MAX_PEERS_LIMIT: u32 = 1 << 16;
 /// The longest `reveal_period`, in epochs.
 pub const MAX_REVEAL_PERIOD: u64 = 100;
 
-/// SPEC §2, per graph. Fields left out of the JSON take SPEC's defaults,
-/// except the three economic choices SPEC leaves open: `emission_per_epoch`,
+/// docs/SPEC.md §2, per graph. Fields left out of the JSON take the spec's defaults,
+/// except the three economic choices docs/SPEC.md leaves open: `emission_per_epoch`,
 /// `registration_fee` and `unbonding_period` must be given.
 #[cw_serde]
 pub struct GraphParams {
+    /// ρ, the sigmoid's temperature (paper §2): how sharply consensus turns on around κ. In (0, 1000]; default 10.
     #[serde(default = "defaults::rho")]
     pub rho: Dec,
+    /// κ, the sigmoid's shift: the share of stake that makes a majority. In (0, 1); default 0.5.
     #[serde(default = "defaults::kappa")]
     pub kappa: Dec,
+    /// β, the share of a peer's incentive paid to its bond holders (paper §3). In [0, 1]; default 0.5.
     #[serde(default = "defaults::bond_share")]
     pub bond_share: Dec,
+    /// d, the share of every bond that decays per epoch. In [0, 1]; default 0, the paper's pure accumulation.
     #[serde(default)]
     pub bond_decay: Dec,
+    /// Tokens (base units of the denom) paid per epoch out of the graph's reward pool; less when the pool holds less. Required.
     pub emission_per_epoch: Uint128,
+    /// Blocks between two epochs (at least 1); default 100.
     #[serde(default = "defaults::epoch_length")]
     pub epoch_length: u64,
-    /// The starting `k`; the peg moves the graph's own `k` from there.
+    /// The starting `k`, the fewest entries a row must have (at least `min(k, peers − 1)`);
+    /// the peg moves the graph's own `k` from there. Between `peg_floor` and `peg_ceiling`; default 1.
     #[serde(default = "defaults::one")]
     pub min_allowed_weights: u32,
+    /// How far one epoch moves `k` (entries); default 1.
     #[serde(default = "defaults::one")]
     pub peg_step: u32,
+    /// The lowest `k` the peg may reach (entries, at least 1); default 1.
     #[serde(default = "defaults::one")]
     pub peg_floor: u32,
+    /// The highest `k` the peg may reach (entries, at least `peg_floor`); default 64.
     #[serde(default = "defaults::peg_ceiling")]
     pub peg_ceiling: u32,
+    /// A loss below `−peg_relax` lowers `k`; a positive loss raises it (hysteresis around 0). At least 0; default 0.05.
     #[serde(default = "defaults::peg_relax")]
     pub peg_relax: Dec,
+    /// Most entries one weight row may have: bounds a row's storage and the epoch's gas. In 1..=65536; default 64.
     #[serde(default = "defaults::max_weights_per_row")]
     pub max_weights_per_row: u32,
+    /// Largest normalized weight a row may give one peer. In (0, 1]; default 1 (no limit).
     #[serde(default = "defaults::one_decimal")]
     pub max_weight_limit: Dec,
+    /// Blocks a peer must wait between two rows (`set_weights` or reveals); default 0.
     #[serde(default)]
     pub weights_rate_limit: u64,
+    /// Blocks after its last update at which a row stops counting in the epoch; default 5000.
     #[serde(default = "defaults::activity_cutoff")]
     pub activity_cutoff: u64,
+    /// Uids in the graph; when all are taken a registration prunes a peer (docs/SPEC.md §7). In 2..=65536; default 256.
     #[serde(default = "defaults::max_peers")]
     pub max_peers: u32,
+    /// Blocks after registration during which a peer cannot be pruned; default 1000.
     #[serde(default = "defaults::immunity_period")]
     pub immunity_period: u64,
+    /// Exact amount (base units of the denom) a registration must attach; it goes to the reward pool. Required (may be 0).
     pub registration_fee: Uint128,
+    /// Blocks between an `unstake` (or a prune) and the height from which `claim` pays it out. Required.
     pub unbonding_period: u64,
     /// Weights are committed as a hash and revealed `reveal_period` epochs
     /// later (`commit_weights`, `reveal_weights`) instead of set in the
-    /// clear: nobody can copy a row the epoch has not yet counted.
+    /// clear: nobody can copy a row the epoch has not yet counted (docs/SPEC.md §7b). Default false.
     #[serde(default)]
     pub commit_reveal: bool,
-    /// Epochs between a commit and its reveal window (at least 1).
+    /// Epochs between a commit and its reveal window. In 1..=100; default 1.
     #[serde(default = "defaults::reveal_period")]
     pub reveal_period: u64,
 }
 
-/// SPEC §2's defaults. Those the epoch reads come from the mechanism, so
+/// docs/SPEC.md §2's defaults. Those the epoch reads come from the mechanism, so
 /// they are written down once.
 mod defaults {
     use super::*;
@@ -115,7 +134,7 @@ mod defaults {
 }
 
 impl GraphParams {
-    /// SPEC §2's defaults with the three open choices given.
+    /// docs/SPEC.md §2's defaults with the three open choices given.
     pub fn new(emission_per_epoch: u128, registration_fee: u128, unbonding_period: u64) -> Self {
         Self {
             rho: defaults::rho(),

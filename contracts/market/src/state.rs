@@ -1,5 +1,5 @@
 //! Storage, laid out for the epoch's reads and writes (see
-//! `shared/PERFORMANCE.md`: a byte written costs 30 gas, a byte read 3, and
+//! `docs/performance.md`: a byte written costs 30 gas, a byte read 3, and
 //! every key 1000-2000 more).
 //!
 //! | key | value | written by |
@@ -57,7 +57,7 @@ pub struct Config {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Graph {
     pub params: GraphParams,
-    /// The peg's `k` (SPEC §6), enforced on new rows.
+    /// The peg's `k` (docs/SPEC.md §6), enforced on new rows.
     pub k: u32,
     /// Registered peers: uids `0..peers` are all taken.
     pub peers: u32,
@@ -121,7 +121,7 @@ pub enum Phase {
     Pay,
 }
 
-/// The cursor of a paged epoch (SPEC §3 run as passes).
+/// The cursor of a paged epoch (docs/SPEC.md §3 run as passes).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct EpochRun {
     /// Height at which the epoch began: its `block` throughout.
@@ -165,7 +165,7 @@ pub struct Account {
     pub bond_accum: Decimal,
 }
 
-/// One epoch's results for one uid (SPEC §3).
+/// One epoch's results for one uid (docs/SPEC.md §3).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Results {
     pub rank: Decimal,
@@ -274,7 +274,7 @@ impl Account {
     }
 }
 
-/// A weight row and the base of its bonds (SPEC §1 `w_i`, `b_i`).
+/// A weight row and the base of its bonds (docs/SPEC.md §1 `w_i`, `b_i`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RowRecord {
     pub last_update: u64,

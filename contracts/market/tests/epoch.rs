@@ -1,5 +1,5 @@
 //! Epochs on chain: the contract and `agora sim` agree to the token, and the
-//! adversarial stories of SPEC §3, §6, §7 and §8.
+//! adversarial stories of docs/SPEC.md §3, §6, §7 and §8.
 
 mod suite;
 
@@ -13,7 +13,7 @@ const NAMES: [&str; 10] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
 ];
 
-/// SPEC §8's cabal on chain: 10 peers staking 100,000,000 each; uids 0-5
+/// docs/SPEC.md §8's cabal on chain: 10 peers staking 100,000,000 each; uids 0-5
 /// honest, 6-9 a cabal; each side fully connected inside itself.
 fn cabal_suite() -> Suite {
     let mut suite = SuiteBuilder::new()

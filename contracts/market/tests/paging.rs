@@ -159,7 +159,7 @@ fn results(peer: &PeerInfo) -> impl PartialEq + std::fmt::Debug {
     )
 }
 
-/// SPEC §3 reads stake and rows "at the epoch": with pages, that is when
+/// docs/SPEC.md §3 reads stake and rows "at the epoch": with pages, that is when
 /// its first page runs. Stake moved and a row sent between pages count
 /// from the next epoch, exactly as if they came after the last page.
 #[test]

@@ -1,4 +1,4 @@
-//! Registration, endpoints, pruning and weight rows (SPEC §4, §7).
+//! Registration, endpoints, pruning and weight rows (docs/SPEC.md §4, §7).
 
 mod suite;
 

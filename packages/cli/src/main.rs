@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the epochs of a simulation scenario (SPEC §9) through the same
+    /// Run the epochs of a simulation scenario (docs/SPEC.md §9) through the same
     /// mechanism the contract runs, and print one JSON object per epoch.
     ///
     /// Exit code 2 (with a message on stderr and nothing on stdout) when the

@@ -9,12 +9,12 @@ use agora_mechanism::Decimal;
 use agora_mechanism::scenario::{EpochReport, Scenario};
 use clap::Args;
 
-/// Exit code for a scenario that cannot run (SPEC §9).
+/// Exit code for a scenario that cannot run (docs/SPEC.md §9).
 const BAD_SCENARIO: u8 = 2;
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// The scenario, as JSON (see examples/ and SPEC §9).
+    /// The scenario, as JSON (see examples/ and docs/SPEC.md §9).
     scenario: PathBuf,
     /// Print a readable table per epoch (uid, stake share, incentive,
     /// dividends, paid) instead of JSON.

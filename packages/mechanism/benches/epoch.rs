@@ -60,7 +60,7 @@ fn run(params: &EpochParams, peers: &[PeerState]) -> EpochOutput {
     .unwrap()
 }
 
-/// The same sparse epoch (SPEC §3 steps 1-12) in f64: the floor that a
+/// The same sparse epoch (docs/SPEC.md §3 steps 1-12) in f64: the floor that a
 /// decimal implementation is measured against. Bench-only; the mechanism
 /// never uses floats.
 mod floor {

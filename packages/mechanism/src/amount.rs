@@ -26,7 +26,7 @@ pub fn amount_from_decimal(value: Decimal) -> u128 {
     value.floor().to_u128().unwrap_or(0)
 }
 
-/// Serde for token amounts as JSON strings of digits (SPEC §9). Reading also
+/// Serde for token amounts as JSON strings of digits (docs/SPEC.md §9). Reading also
 /// takes a plain non-negative integer, which is what people write by hand.
 pub mod json {
     use serde::de::{self, Visitor};

@@ -1,4 +1,4 @@
-//! SPEC §3 (the epoch) and §6 (the peg).
+//! docs/SPEC.md §3 (the epoch) and §6 (the peg).
 //!
 //! The epoch runs as passes so that a caller holding rows in storage can page
 //! through them, across transactions if it must; [`epoch()`] runs the same
@@ -18,19 +18,19 @@
 //! resume in a later transaction; results are identical to the one-shot
 //! epoch because the same functions run in the same order.
 //!
-//! # Bonds are kept factored (SPEC §3 step 7)
+//! # Bonds are kept factored (docs/SPEC.md §3 step 7)
 //! While a row does not change, its bonds move together: after `m` epochs,
 //! `b_ij = (1 − d)^m · base_ij + ŵ_ij · A_i` with `A_i ← (1 − d) A_i + s_i`
 //! each epoch in which the row counts. [`Bonds`] holds `base`, `scale =
 //! (1 − d)^m` and `A_i`, so an epoch updates two scalars per row instead of
-//! rewriting the row (`shared/PERFORMANCE.md`: storage writes dominate gas).
+//! rewriting the row (`docs/performance.md`: storage writes dominate gas).
 //! The base is rewritten ([`Bonds::rebase`]) when the owner sends a new row,
 //! and by the epoch when a target of the row is recycled (its vote is
-//! masked, so `ŵ` changes). The factored form is SPEC's recurrence
-//! rearranged; it rounds differently in the 28th digit, far inside SPEC's
+//! masked, so `ŵ` changes). The factored form is the spec's recurrence
+//! rearranged; it rounds differently in the 28th digit, far inside the spec's
 //! 1e-15, and every caller (contract, simulator, tests) uses this one.
 //!
-//! # Readings of SPEC where it leaves room
+//! # Readings of the spec where it leaves room
 //! - *"registered after row i was last updated"* and *"registered since the
 //!   previous epoch"* compare block heights, and a block orders nothing that
 //!   the mechanism can see. A registration in the **same** block counts as
@@ -242,7 +242,7 @@ fn registration(registered_at: &[u64], uid: Uid) -> u64 {
 }
 
 /// `Σ w_ij` over the targets row `weights` (set at `last_update`) can see:
-/// those registered before it (SPEC §3 step 2).
+/// those registered before it (docs/SPEC.md §3 step 2).
 pub fn visible_vote_sum(last_update: u64, weights: &[(Uid, u16)], registered_at: &[u64]) -> u64 {
     weights
         .iter()
@@ -251,7 +251,7 @@ pub fn visible_vote_sum(last_update: u64, weights: &[(Uid, u16)], registered_at:
         .sum()
 }
 
-/// One peer as the epoch sees it (SPEC §1).
+/// One peer as the epoch sees it (docs/SPEC.md §1).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeerState {
     /// `S_i`, bonded stake.
@@ -280,7 +280,7 @@ pub struct EpochInput<'a> {
     pub peers: &'a [PeerState],
 }
 
-/// Everything one epoch produces: the vectors of SPEC §3, indexed by uid.
+/// Everything one epoch produces: the vectors of docs/SPEC.md §3, indexed by uid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EpochOutput {
     pub stake_share: Vec<Decimal>,
@@ -305,7 +305,7 @@ pub struct EpochOutput {
     pub k_after: u32,
 }
 
-/// SPEC §3 steps 1-12 and §6 over peers held in memory.
+/// docs/SPEC.md §3 steps 1-12 and §6 over peers held in memory.
 pub fn epoch(input: &EpochInput) -> Result<EpochOutput, MechanismError> {
     let peers = input.peers;
     let total_stake = peers
@@ -635,7 +635,7 @@ impl<'p> Epoch<'p> {
             .zip(&consensus)
             .map(|(r, c)| *r * (*c - half))
             .sum::<Decimal>();
-        // Step 12 / SPEC §6.
+        // Step 12 / docs/SPEC.md §6.
         let k_after = if loss > Decimal::ZERO {
             k.saturating_add(params.peg_step).min(params.peg_ceiling)
         } else if loss < -params.peg_relax {
@@ -785,7 +785,7 @@ pub struct Settlement {
     pub next_uid: usize,
 }
 
-/// One peer's results (SPEC §3 steps 1-10).
+/// One peer's results (docs/SPEC.md §3 steps 1-10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Payout {
     pub stake_share: Decimal,

@@ -1,7 +1,7 @@
 //! # agora-mechanism
 //!
 //! The incentive mechanism of *Bittensor: A Peer-to-Peer Intelligence Market*
-//! (Yuma Rao, 2020), exactly as `SPEC.md` §3 and §6 define it: one epoch of one
+//! (Yuma Rao, 2020), exactly as `docs/SPEC.md` §3 and §6 define it: one epoch of one
 //! graph as a pure function of stake, weight rows and bonds.
 //!
 //! Every ratio, score and bond is a [`rust_decimal::Decimal`]; token amounts are
@@ -36,5 +36,5 @@ pub use math::sigmoid;
 pub use params::{EpochParams, RHO_MAX};
 pub use rust_decimal::Decimal;
 
-/// A peer's index inside its graph (SPEC §1: `uid` in `0..max_peers`).
+/// A peer's index inside its graph (docs/SPEC.md §1: `uid` in `0..max_peers`).
 pub type Uid = u16;

@@ -8,7 +8,7 @@ use crate::MechanismError;
 /// Decimal precision anyway; the cap keeps `ρ (t − κ)` far from overflow.
 pub const RHO_MAX: Decimal = Decimal::from_parts(1000, 0, 0, false, 0);
 
-/// The parameters of SPEC §2 that the epoch itself reads, with SPEC's
+/// The parameters of docs/SPEC.md §2 that the epoch itself reads, with the spec's
 /// defaults. The contract keeps the rest (epoch length, fees, limits on rows).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +32,7 @@ pub struct EpochParams {
     /// Blocks after which an unrefreshed row stops counting.
     #[serde(default = "defaults::activity_cutoff")]
     pub activity_cutoff: u64,
-    /// `k`, the fewest entries a row may have; the peg moves it (SPEC §6).
+    /// `k`, the fewest entries a row may have; the peg moves it (docs/SPEC.md §6).
     /// This is its starting value; the graph then carries its own `k`.
     #[serde(default = "defaults::one")]
     pub min_allowed_weights: u32,
@@ -64,7 +64,7 @@ mod defaults {
     pub fn one() -> u32 {
         1
     }
-    /// SPEC gives no default ceiling; the default `max_weights_per_row`
+    /// The spec gives no default ceiling; the default `max_weights_per_row`
     /// is the natural one: `k` can never usefully exceed a full row.
     pub fn peg_ceiling() -> u32 {
         64
@@ -75,7 +75,7 @@ mod defaults {
 }
 
 impl EpochParams {
-    /// SPEC §2's defaults with the given emission.
+    /// docs/SPEC.md §2's defaults with the given emission.
     pub fn with_emission(emission_per_epoch: u128) -> Self {
         Self {
             rho: defaults::rho(),
@@ -92,7 +92,7 @@ impl EpochParams {
         }
     }
 
-    /// Checks the ranges in which SPEC's claims hold: `0 < ρ ≤ 1000`,
+    /// Checks the ranges in which the spec's claims hold: `0 < ρ ≤ 1000`,
     /// `0 < κ < 1`, `0 ≤ β ≤ 1`, `0 ≤ d ≤ 1`, `peg_relax ≥ 0`,
     /// `1 ≤ peg_floor ≤ k ≤ peg_ceiling`.
     pub fn validate(&self) -> Result<(), MechanismError> {

@@ -1,4 +1,4 @@
-//! Simulation scenarios, the shared test format of SPEC §9.
+//! Simulation scenarios, the shared test format of docs/SPEC.md §9.
 //!
 //! A scenario is one graph whose rows never change, run for some epochs
 //! through [`crate::epoch`], the very function the contract calls. Each epoch
@@ -17,7 +17,7 @@ use crate::{EpochInput, EpochParams, MechanismError, PeerState, Uid, epoch};
 /// the value only has to keep them inside `activity_cutoff`.
 const SIM_EPOCH_LENGTH: u64 = 100;
 
-/// A scenario as read from JSON (SPEC §9).
+/// A scenario as read from JSON (docs/SPEC.md §9).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
@@ -36,7 +36,7 @@ pub struct Scenario {
 /// Why a scenario cannot run. `agora sim` prints it and exits with code 2.
 #[derive(Debug, Error)]
 pub enum ScenarioError {
-    #[error("scenario is not valid JSON for SPEC §9: {0}")]
+    #[error("scenario is not valid JSON for docs/SPEC.md §9: {0}")]
     Json(#[from] serde_json::Error),
     #[error("scenario has no peers: `stake` is empty")]
     NoPeers,
@@ -58,7 +58,7 @@ pub enum ScenarioError {
     Mechanism(#[from] MechanismError),
 }
 
-/// One epoch's results (SPEC §9's output object). Decimals serialize as
+/// One epoch's results (docs/SPEC.md §9's output object). Decimals serialize as
 /// strings, amounts as strings of digits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EpochReport {
@@ -74,7 +74,7 @@ pub struct EpochReport {
     pub paid: Vec<u128>,
     #[serde(with = "amount_json::vec")]
     pub stake_after: Vec<u128>,
-    /// `E` of this epoch (an addition to SPEC §9: `Σ paid + remainder = E`).
+    /// `E` of this epoch (an addition to docs/SPEC.md §9: `Σ paid + remainder = E`).
     #[serde(with = "amount_json")]
     pub emission: u128,
     /// `E − Σ paid`, left in the pool.
@@ -92,7 +92,7 @@ impl Scenario {
         Ok(serde_json::from_str(text)?)
     }
 
-    /// Checks everything SPEC §9 rejects and returns the peers of epoch 0.
+    /// Checks everything docs/SPEC.md §9 rejects and returns the peers of epoch 0.
     pub fn peers(&self) -> Result<Vec<PeerState>, ScenarioError> {
         let peers = self.stake.len();
         if peers == 0 {
@@ -158,7 +158,7 @@ impl Scenario {
         for index in 0..self.epochs {
             let last_epoch_block = u64::from(index) * SIM_EPOCH_LENGTH;
             let block = last_epoch_block + SIM_EPOCH_LENGTH;
-            // Rows are fresh every epoch (SPEC §9).
+            // Rows are fresh every epoch (docs/SPEC.md §9).
             for peer in &mut peers {
                 peer.last_update = block;
             }

@@ -1,5 +1,5 @@
-//! The paper's claims that SPEC §8 lists, as named tests, and the sigmoid's
-//! accuracy (SPEC §3 step 5).
+//! The paper's claims that docs/SPEC.md §8 lists, as named tests, and the sigmoid's
+//! accuracy (docs/SPEC.md §3 step 5).
 
 use std::str::FromStr;
 
@@ -73,7 +73,7 @@ fn sigmoid_is_symmetric_and_monotone() {
     }
 }
 
-/// SPEC §8: `dC_j/dt_j = ρ/4` at `t_j = κ`, the paper's `δI/δS = 5/2` for
+/// docs/SPEC.md §8: `dC_j/dt_j = ρ/4` at `t_j = κ`, the paper's `δI/δS = 5/2` for
 /// ρ = 10. A central difference with h = 1e-9 has error O(h² ρ³) ≪ 1e-9.
 #[test]
 fn consensus_slope_at_kappa_is_rho_over_four() {
@@ -88,7 +88,7 @@ fn consensus_slope_at_kappa_is_rho_over_four() {
     assert_eq!(sigmoid(Decimal::ZERO), dec!(0.5));
 }
 
-/// SPEC §8's cabal: 10 peers of 100,000,000 stake each; an honest graph of 6
+/// docs/SPEC.md §8's cabal: 10 peers of 100,000,000 stake each; an honest graph of 6
 /// and a cabal of 4, each fully connected inside itself with equal weights;
 /// 10,000,000 emitted per epoch from a pool that never runs dry; defaults.
 fn cabal_reports() -> Vec<EpochReport> {

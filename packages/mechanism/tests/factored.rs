@@ -1,4 +1,4 @@
-//! The factored bonds (`Bonds`) against SPEC §3 step 7 as written: a
+//! The factored bonds (`Bonds`) against docs/SPEC.md §3 step 7 as written: a
 //! step-by-step recurrence on plain bond rows, over epochs in which rows
 //! change and uids are recycled.
 
@@ -27,7 +27,7 @@ fn event(peers: usize) -> impl Strategy<Value = Event> {
     ]
 }
 
-/// SPEC §3 step 7 verbatim: zero bonds toward peers registered since the
+/// docs/SPEC.md §3 step 7 verbatim: zero bonds toward peers registered since the
 /// previous epoch, then `b ← (1 − d) b + ŵ s`.
 fn reference_step(
     bonds: &mut [BTreeMap<Uid, Decimal>],

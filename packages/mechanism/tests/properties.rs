@@ -1,4 +1,4 @@
-//! Properties of SPEC §3 over random graphs (proptest).
+//! Properties of docs/SPEC.md §3 over random graphs (proptest).
 
 use agora_mechanism::{
     Bonds, Decimal, EpochInput, EpochOutput, EpochParams, PeerState, Uid, epoch,
@@ -73,7 +73,7 @@ fn graph_strategy() -> impl Strategy<Value = Graph> {
             )
         })
         .prop_map(|(mut peers, emission, pool, decay, beta, cutoff)| {
-            // No self-weights (SPEC §3 rejects them at submission).
+            // No self-weights (docs/SPEC.md §3 rejects them at submission).
             for (uid, peer) in peers.iter_mut().enumerate() {
                 peer.weights.retain(|(j, _)| usize::from(*j) != uid);
             }
@@ -210,7 +210,7 @@ proptest! {
         prop_assert!(close(out.loss, permuted_out.loss, tolerance));
     }
 
-    /// SPEC §3 step 2: a vote for a peer that registered after the row was
+    /// docs/SPEC.md §3 step 2: a vote for a peer that registered after the row was
     /// set counts exactly as if it had never been cast.
     #[test]
     fn votes_for_later_registrations_are_masked(graph in graph_strategy(), target in 0usize..10) {

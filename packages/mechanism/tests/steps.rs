@@ -1,4 +1,4 @@
-//! Each step of SPEC §3 on small graphs worked out by hand.
+//! Each step of docs/SPEC.md §3 on small graphs worked out by hand.
 
 use std::str::FromStr;
 
@@ -251,7 +251,7 @@ fn emission_is_capped_by_the_pool() {
     assert_eq!(out.reward_pool_after, 1);
 }
 
-/// Step 12 (SPEC §6): L > 0 raises k by peg_step up to peg_ceiling.
+/// Step 12 (docs/SPEC.md §6): L > 0 raises k by peg_step up to peg_ceiling.
 /// One peer of three (stake 1 of 3) votes for uid 2: t_2 = 1/3 < κ, so
 /// C_2 < ½ and L = −R_2 (C_2 − ½) > 0.
 #[test]

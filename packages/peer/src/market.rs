@@ -115,7 +115,7 @@ pub struct MarketConfig {
     pub emission_per_epoch: u128,
     /// Seeds every model's parameters and every batch.
     pub seed: u64,
-    /// The peg's ceiling for `k` (SPEC §6); 1 keeps `k` at 1.
+    /// The peg's ceiling for `k` (docs/SPEC.md §6); 1 keeps `k` at 1.
     pub peg_ceiling: u32,
     /// Rows go by commit and reveal (`reveal_period` 1): each peer reveals
     /// last epoch's commit, then commits this epoch's row.

@@ -1,5 +1,5 @@
 //! From what each neighbour is worth to this peer to a row the market
-//! accepts (SPEC §4): no self-weight, no zero, at least `k` and at most
+//! accepts (docs/SPEC.md §4): no self-weight, no zero, at least `k` and at most
 //! `max_weights_per_row` entries, no normalized weight above
 //! `max_weight_limit` (unless the graph is too small for the cap to bind).
 

@@ -3,7 +3,7 @@
 //! wasmd embeds, with gas metering on.
 //!
 //! Gas is reported in Cosmos SDK units, the way a chain bills a transaction
-//! (`shared/PERFORMANCE.md`):
+//! (`docs/performance.md`):
 //! - **VM gas**: CosmWasm gas used by the Wasm code, divided by wasmd's
 //!   multiplier of 140,000;
 //! - **storage gas**: the SDK's KV costs, counted by [`MeteredStorage`].

@@ -7,7 +7,7 @@ use std::cell::Cell;
 use cosmwasm_vm::{BackendResult, Storage};
 
 /// The Cosmos SDK's `KVGasConfig` (store/types/gas.go): the costs that
-/// `shared/PERFORMANCE.md` measures against. Per-byte costs apply to the key
+/// `docs/performance.md` measures against. Per-byte costs apply to the key
 /// and the value, as in the SDK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KvCosts {

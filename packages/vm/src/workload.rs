@@ -1,4 +1,4 @@
-//! The gas table's workloads (`shared/PERFORMANCE.md`), driven through real
+//! The gas table's workloads (`docs/performance.md`), driven through real
 //! messages into the artifact.
 
 use agora_market::msg::{

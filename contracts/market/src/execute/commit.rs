@@ -20,7 +20,7 @@
 //! [`MAX_PENDING_COMMITS`] commits that have not expired.
 //!
 //! **The reveal** then counts exactly like `set_weights`: every check of
-//! SPEC §4 runs at reveal, including `k`, the weight limit and the rate
+//! docs/SPEC.md §4 runs at reveal, including `k`, the weight limit and the rate
 //! limit, and a running epoch that has yet to pay the peer holds it as
 //! pending.
 

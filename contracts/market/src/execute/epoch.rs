@@ -1,4 +1,4 @@
-//! The epoch message (SPEC §3, §6), run in pages.
+//! The epoch message (docs/SPEC.md §3, §6), run in pages.
 //!
 //! An epoch is the mechanism's passes over the graph's uids
 //! ([`agora_mechanism::Epoch`]): every row is absorbed into column sums,
@@ -11,7 +11,7 @@
 //! same functions in the same order as one transaction would, so the
 //! result is identical to the token.
 //!
-//! **While pages run** (SPEC §3 says what an epoch reads; this is when):
+//! **While pages run** (docs/SPEC.md §3 says what an epoch reads; this is when):
 //! the epoch reads each peer's stake and row *as they were when its first
 //! page ran*. A `stake`/`unstake` in between moves tokens at once, but the
 //! running epoch still counts the stake it started with (kept in the

@@ -1,4 +1,4 @@
-//! Registration, endpoints and weight rows (SPEC §4, §7).
+//! Registration, endpoints and weight rows (docs/SPEC.md §4, §7).
 
 use cosmwasm_std::{Coin, DepsMut, Env, MessageInfo, Order, Response, Storage, Uint128};
 use rust_decimal::Decimal;
@@ -34,7 +34,7 @@ fn validate_endpoint(endpoint: &str) -> Result<(), ContractError> {
     })
 }
 
-/// SPEC §7: join a graph for exactly `registration_fee`, pruning the
+/// docs/SPEC.md §7: join a graph for exactly `registration_fee`, pruning the
 /// weakest peer out of immunity when the graph is full.
 pub fn register(
     deps: DepsMut,
@@ -155,7 +155,7 @@ fn weakest_prunable(
 
 /// Frees `uid`: its stake becomes a claim for its owner, its row, bonds
 /// and results go. Other rows' votes and bonds toward the uid are dropped
-/// by the epoch (SPEC §3 steps 2 and 7), since the next owner registers
+/// by the epoch (docs/SPEC.md §3 steps 2 and 7), since the next owner registers
 /// later. Returns the stake moved into the claim.
 fn prune(
     storage: &mut dyn Storage,
@@ -216,7 +216,7 @@ pub fn serve(
         .add_attribute("endpoint", endpoint))
 }
 
-/// SPEC §4: every check, then the row replaces the sender's previous one.
+/// docs/SPEC.md §4: every check, then the row replaces the sender's previous one.
 pub fn set_weights(
     deps: DepsMut,
     env: Env,
@@ -240,7 +240,7 @@ pub fn set_weights(
     )
 }
 
-/// Every check of SPEC §4, then `weights` becomes `own_uid`'s row: at once,
+/// Every check of docs/SPEC.md §4, then `weights` becomes `own_uid`'s row: at once,
 /// or, if the running epoch still reads the old row, when it pays that uid.
 /// Shared by `set_weights` and `reveal_weights`.
 /// `action` names the message in the event.
@@ -288,7 +288,7 @@ pub(crate) fn apply_row(
             slot.save(deps.storage, &graph_name)?;
         }
     } else {
-        // Rebase the bonds on their current values (SPEC §3 step 7 with the
+        // Rebase the bonds on their current values (docs/SPEC.md §3 step 7 with the
         // row about to change); the epoch then moves only two scalars.
         let old = row.unwrap_or_default();
         let targets = old

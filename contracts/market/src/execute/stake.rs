@@ -1,4 +1,4 @@
-//! Stake, unbonding claims and the reward pool (SPEC §5).
+//! Stake, unbonding claims and the reward pool (docs/SPEC.md §5).
 
 use cosmwasm_std::{Addr, BankMsg, Coin, DepsMut, Env, MessageInfo, Response, Storage, Uint128};
 

@@ -2,7 +2,7 @@
 //! `suite.register("alice").stake("alice", 1_000)…`.
 //!
 //! Every message goes through [`Suite::execute`], which after each one
-//! asserts the token invariant (SPEC §5) and, when the message is refused,
+//! asserts the token invariant (docs/SPEC.md §5) and, when the message is refused,
 //! that nothing in the contract changed.
 
 #![allow(dead_code)]
@@ -52,7 +52,7 @@ impl Default for SuiteBuilder {
 }
 
 impl SuiteBuilder {
-    /// SPEC §2 defaults; 1,000,000 emitted per epoch, no fee, 10 blocks of
+    /// docs/SPEC.md §2 defaults; 1,000,000 emitted per epoch, no fee, 10 blocks of
     /// unbonding.
     pub fn new() -> Self {
         let accounts = [
@@ -514,7 +514,7 @@ impl Suite {
         .graphs
     }
 
-    /// SPEC §5: the contract's balance = Σ bonded stake + Σ unclaimed
+    /// docs/SPEC.md §5: the contract's balance = Σ bonded stake + Σ unclaimed
     /// claims + Σ reward pools, each summed from the public queries.
     pub fn assert_invariant(&self) {
         let mut bonded = 0u128;

@@ -1,4 +1,4 @@
-//! `agora-gas`: the gas table of `shared/PERFORMANCE.md`.
+//! `agora-gas`: the gas table of `docs/performance.md`.
 //!
 //! Executes the committed artifact in cosmwasm-vm with SDK storage costs
 //! and prints, per workload, the gas of register, stake, set_weights, one
