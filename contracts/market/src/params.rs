@@ -134,31 +134,33 @@ mod defaults {
 }
 
 impl GraphParams {
-    /// docs/SPEC.md §2's defaults with the three open choices given.
-    pub fn new(emission_per_epoch: u128, registration_fee: u128, unbonding_period: u64) -> Self {
-        Self {
+    /// A builder from docs/SPEC.md §2's defaults. The three economic
+    /// choices without a default (`emission_per_epoch`, `registration_fee`,
+    /// `unbonding_period`) start at 0: set them.
+    pub fn builder() -> GraphParamsBuilder {
+        GraphParamsBuilder(Self {
             rho: defaults::rho(),
             kappa: defaults::kappa(),
             bond_share: defaults::bond_share(),
             bond_decay: Dec(Decimal::ZERO),
-            emission_per_epoch: Uint128::new(emission_per_epoch),
+            emission_per_epoch: Uint128::zero(),
             epoch_length: defaults::epoch_length(),
-            min_allowed_weights: 1,
-            peg_step: 1,
-            peg_floor: 1,
+            min_allowed_weights: defaults::one(),
+            peg_step: defaults::one(),
+            peg_floor: defaults::one(),
             peg_ceiling: defaults::peg_ceiling(),
             peg_relax: defaults::peg_relax(),
             max_weights_per_row: defaults::max_weights_per_row(),
-            max_weight_limit: Dec(Decimal::ONE),
+            max_weight_limit: defaults::one_decimal(),
             weights_rate_limit: 0,
             activity_cutoff: defaults::activity_cutoff(),
             max_peers: defaults::max_peers(),
             immunity_period: defaults::immunity_period(),
-            registration_fee: Uint128::new(registration_fee),
-            unbonding_period,
+            registration_fee: Uint128::zero(),
+            unbonding_period: 0,
             commit_reveal: false,
             reveal_period: defaults::reveal_period(),
-        }
+        })
     }
 
     /// What the epoch reads, in the mechanism's terms.
@@ -212,4 +214,52 @@ fn invalid(name: &str, reason: &str) -> ContractError {
         name: name.to_string(),
         reason: reason.to_string(),
     }
+}
+
+/// Builds [`GraphParams`] by name: `GraphParams::builder().emission_per_epoch(1_000_000)
+/// .unbonding_period(10).max_peers(64).build()`. It validates nothing; the
+/// contract does, when the params arrive in a message.
+#[derive(Clone, Debug)]
+pub struct GraphParamsBuilder(GraphParams);
+
+/// One setter per field, taking the field's plain Rust type.
+macro_rules! setters {
+    ($($field:ident: $ty:ty => $wrap:expr;)*) => {
+        impl GraphParamsBuilder {
+            $(
+                pub fn $field(mut self, value: $ty) -> Self {
+                    self.0.$field = $wrap(value);
+                    self
+                }
+            )*
+
+            pub fn build(self) -> GraphParams {
+                self.0
+            }
+        }
+    };
+}
+
+setters! {
+    rho: Decimal => Dec;
+    kappa: Decimal => Dec;
+    bond_share: Decimal => Dec;
+    bond_decay: Decimal => Dec;
+    emission_per_epoch: u128 => Uint128::new;
+    epoch_length: u64 => std::convert::identity;
+    min_allowed_weights: u32 => std::convert::identity;
+    peg_step: u32 => std::convert::identity;
+    peg_floor: u32 => std::convert::identity;
+    peg_ceiling: u32 => std::convert::identity;
+    peg_relax: Decimal => Dec;
+    max_weights_per_row: u32 => std::convert::identity;
+    max_weight_limit: Decimal => Dec;
+    weights_rate_limit: u64 => std::convert::identity;
+    activity_cutoff: u64 => std::convert::identity;
+    max_peers: u32 => std::convert::identity;
+    immunity_period: u64 => std::convert::identity;
+    registration_fee: u128 => Uint128::new;
+    unbonding_period: u64 => std::convert::identity;
+    commit_reveal: bool => std::convert::identity;
+    reveal_period: u64 => std::convert::identity;
 }

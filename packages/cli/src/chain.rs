@@ -275,9 +275,12 @@ fn chain(args: &ChainArgs) -> Result<(), String> {
                 args.state.display()
             ));
         }
-        let mut params = GraphParams::new(*emission, 0, 10);
-        params.epoch_length = *epoch_length;
-        params.commit_reveal = *commit_reveal;
+        let params = GraphParams::builder()
+            .emission_per_epoch(*emission)
+            .unbonding_period(10)
+            .epoch_length(*epoch_length)
+            .commit_reveal(*commit_reveal)
+            .build();
         let state = State {
             params,
             reward_pool: *reward_pool,

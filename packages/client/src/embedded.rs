@@ -4,19 +4,17 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use agora_market::msg::{
-    CommitsResponse, EpochStateResponse, ExecuteMsg, GraphParams, InstantiateMsg,
-    MetagraphResponse, PeerInfo, QueryMsg, WeightsResponse,
+    CommitsResponse, EpochStateResponse, ExecuteMsg, GraphParams, MetagraphResponse, PeerInfo,
+    QueryMsg, WeightsResponse,
 };
-use cosmwasm_std::{Addr, Coin, Empty, HexBinary, Uint128, coins};
-use cw_multi_test::{App, AppResponse, ContractWrapper, Executor};
+use cosmwasm_std::{Addr, Coin, HexBinary, Uint128, coins};
+use cw_multi_test::{App, AppResponse, Executor};
 use serde::de::DeserializeOwned;
 
 use std::sync::Arc;
 
 use crate::{Chain, ChainError, EpochOutcome, KeyAddresser};
 
-/// Seconds between blocks, as on most Cosmos chains.
-const BLOCK_SECONDS: u64 = 5;
 /// Metagraph page size the client asks for (the contract's maximum).
 const PAGE: u32 = 256;
 
@@ -43,31 +41,11 @@ impl EmbeddedChain {
     ) -> Result<Self, ChainError> {
         let mut app = App::default();
         let admin_addr = app.api().addr_make(admin);
-        app.init_modules(|router, _, storage| {
-            router
-                .bank
-                .init_balance(storage, &admin_addr, coins(admin_funds, denom))
-        })
-        .map_err(|e| ChainError::Refused(e.to_string()))?;
-        let code = app.store_code(Box::new(ContractWrapper::<_, _, _, _, _, _, Empty>::new(
-            agora_market::contract::execute,
-            agora_market::contract::instantiate,
-            agora_market::contract::query,
-        )));
-        let contract = app
-            .instantiate_contract(
-                code,
-                admin_addr.clone(),
-                &InstantiateMsg {
-                    denom: denom.to_string(),
-                    admin: None,
-                    text_params,
-                },
-                &[],
-                "agora-market",
-                None,
-            )
-            .map_err(|e| ChainError::Refused(e.to_string()))?;
+        agora_testing::fund(&mut app, &[(admin_addr.clone(), coins(admin_funds, denom))])
+            .map_err(ChainError::Refused)?;
+        let (_, contract) =
+            agora_testing::instantiate_market(&mut app, &admin_addr, denom, text_params)
+                .map_err(ChainError::Refused)?;
         let mut accounts = BTreeMap::new();
         accounts.insert(admin.to_string(), admin_addr);
         Ok(Self {
@@ -110,10 +88,7 @@ impl EmbeddedChain {
 
     /// Moves `blocks` blocks forward.
     pub fn advance(&mut self, blocks: u64) {
-        self.app.update_block(|block| {
-            block.height += blocks;
-            block.time = block.time.plus_seconds(BLOCK_SECONDS * blocks);
-        });
+        agora_testing::advance_blocks(&mut self.app, blocks);
     }
 
     /// From now on, one block per `block_time` of wall time, applied by
@@ -196,13 +171,7 @@ fn refusal(text: &str) -> String {
 }
 
 fn attribute(response: &AppResponse, key: &str) -> Option<String> {
-    response
-        .events
-        .iter()
-        .filter(|event| event.ty == "wasm")
-        .flat_map(|event| &event.attributes)
-        .find(|attribute| attribute.key == key)
-        .map(|attribute| attribute.value.clone())
+    agora_testing::wasm_attribute(&response.events, key).map(str::to_string)
 }
 
 impl Chain for EmbeddedChain {

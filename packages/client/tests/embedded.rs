@@ -9,8 +9,12 @@ use agora_market::msg::{GraphParams, TEXT};
 const DENOM: &str = "uagora";
 
 fn chain(change: impl FnOnce(&mut GraphParams)) -> EmbeddedChain {
-    let mut params = GraphParams::new(1_000_000, 100, 10);
-    params.epoch_length = 10;
+    let mut params = GraphParams::builder()
+        .emission_per_epoch(1_000_000)
+        .registration_fee(100)
+        .unbonding_period(10)
+        .epoch_length(10)
+        .build();
     change(&mut params);
     EmbeddedChain::new(DENOM, "admin", 10u128.pow(15), params).unwrap()
 }

@@ -286,10 +286,13 @@ pub async fn run_market(
         .collect();
 
     say("starting the embedded chain and every axon".to_string());
-    let mut params = GraphParams::new(config.emission_per_epoch, 0, 10);
-    params.epoch_length = 10;
-    params.peg_ceiling = config.peg_ceiling;
-    params.commit_reveal = config.commit_reveal;
+    let params = GraphParams::builder()
+        .emission_per_epoch(config.emission_per_epoch)
+        .unbonding_period(10)
+        .epoch_length(10)
+        .peg_ceiling(config.peg_ceiling)
+        .commit_reveal(config.commit_reveal)
+        .build();
     let mut chain = EmbeddedChain::new("uagora", "admin", u128::from(u64::MAX), params.clone())?;
     chain.fund_rewards("admin", TEXT, config.emission_per_epoch * 1000)?;
     let registry = Registry::new(&chain);

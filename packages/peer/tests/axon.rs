@@ -47,7 +47,10 @@ fn chain(keys: &[&PeerKey]) -> EmbeddedChain {
         "uagora",
         "admin",
         10u128.pow(12),
-        GraphParams::new(1_000, 0, 10),
+        GraphParams::builder()
+            .emission_per_epoch(1_000)
+            .unbonding_period(10)
+            .build(),
     )
     .unwrap();
     for (port, key) in keys.iter().enumerate() {

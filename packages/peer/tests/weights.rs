@@ -8,11 +8,14 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 fn graph(peers: u16, k: u32, max_entries: u32, limit: Decimal) -> EmbeddedChain {
-    let mut params = GraphParams::new(1_000, 0, 10);
-    params.min_allowed_weights = k;
-    params.peg_floor = 1;
-    params.max_weights_per_row = max_entries;
-    params.max_weight_limit = limit.into();
+    let params = GraphParams::builder()
+        .emission_per_epoch(1_000)
+        .unbonding_period(10)
+        .min_allowed_weights(k)
+        .peg_floor(1)
+        .max_weights_per_row(max_entries)
+        .max_weight_limit(limit)
+        .build();
     let mut chain = EmbeddedChain::new("uagora", "admin", 10u128.pow(12), params).unwrap();
     for uid in 0..peers {
         let name = format!("peer{uid}");

@@ -15,8 +15,6 @@ use serde::de::DeserializeOwned;
 
 use crate::{GAS_MULTIPLIER, KvUsage, MeteredStorage};
 
-/// Seconds between blocks on the simulated clock.
-const BLOCK_SECONDS: u64 = 5;
 /// wasmd's default memory limit per contract instance.
 const MEMORY_LIMIT_MIB: usize = 32;
 
@@ -60,11 +58,7 @@ pub struct Call {
 impl Call {
     /// The value of attribute `key` of the `wasm` event, if any.
     pub fn attribute(&self, key: &str) -> Option<&str> {
-        self.response
-            .attributes
-            .iter()
-            .find(|a| a.key == key)
-            .map(|a| a.value.as_str())
+        agora_testing::attribute(&self.response.attributes, key)
     }
 }
 
@@ -128,7 +122,9 @@ impl VmMarket {
         Env {
             block: BlockInfo {
                 height: self.height,
-                time: Timestamp::from_seconds(1_700_000_000 + self.height * BLOCK_SECONDS),
+                time: Timestamp::from_seconds(
+                    1_700_000_000 + self.height * agora_testing::BLOCK_SECONDS,
+                ),
                 chain_id: "agora-vm".to_string(),
             },
             transaction: Some(TransactionInfo::new(0, Default::default())),

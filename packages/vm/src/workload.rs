@@ -65,11 +65,13 @@ impl Workload {
     }
 
     fn params(&self) -> GraphParams {
-        let mut params = GraphParams::new(10_000_000, 0, 10);
-        params.max_peers = self.peers as u32;
-        params.max_weights_per_row = self.row_len as u32;
-        params.epoch_length = EPOCH_LENGTH;
-        params
+        GraphParams::builder()
+            .emission_per_epoch(10_000_000)
+            .unbonding_period(10)
+            .max_peers(self.peers as u32)
+            .max_weights_per_row(self.row_len as u32)
+            .epoch_length(EPOCH_LENGTH)
+            .build()
     }
 
     fn row(&self, uid: usize, rng: &mut StdRng) -> Vec<(u16, u16)> {

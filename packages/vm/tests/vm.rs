@@ -144,9 +144,13 @@ impl Chain for MultiTest {
 }
 
 fn instantiate_msg() -> InstantiateMsg {
-    let mut params = GraphParams::new(1_000_000, 1_000, 10);
-    params.bond_decay = rust_decimal::Decimal::new(1, 1).into();
-    params.epoch_length = 20;
+    let params = GraphParams::builder()
+        .emission_per_epoch(1_000_000)
+        .registration_fee(1_000)
+        .unbonding_period(10)
+        .bond_decay(rust_decimal::Decimal::new(1, 1))
+        .epoch_length(20)
+        .build();
     InstantiateMsg {
         denom: DENOM.into(),
         admin: None,

@@ -1,12 +1,10 @@
 //! Stake, unbonding, claims and the reward pool (docs/SPEC.md §5).
 
-mod suite;
-
+use crate::suite::{DENOM, OTHER_DENOM, START_BALANCE, SuiteBuilder};
 use agora_market::ContractError;
 use agora_market::msg::{ExecuteMsg, TEXT};
 use cosmwasm_std::{Coin, Uint128};
 use cw_utils::PaymentError;
-use suite::{DENOM, OTHER_DENOM, START_BALANCE, SuiteBuilder};
 
 #[test]
 fn stake_moves_tokens_from_the_wallet_into_bonded_stake() {

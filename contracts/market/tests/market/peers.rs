@@ -1,10 +1,8 @@
 //! Registration, endpoints, pruning and weight rows (docs/SPEC.md §4, §7).
 
-mod suite;
-
+use crate::suite::{DENOM, SuiteBuilder};
 use agora_market::ContractError;
 use agora_market::msg::{ExecuteMsg, TEXT};
-use suite::{DENOM, SuiteBuilder};
 
 #[test]
 fn peers_register_in_order_and_pay_the_fee_into_the_pool() {
@@ -88,7 +86,7 @@ fn endpoints_are_validated_and_can_be_changed() {
     ));
 }
 
-fn graph_of(names: &[&str]) -> suite::Suite {
+fn graph_of(names: &[&str]) -> crate::suite::Suite {
     let mut suite = SuiteBuilder::new().build();
     for name in names {
         suite.register(name).unwrap();

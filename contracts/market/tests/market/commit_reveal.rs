@@ -1,13 +1,11 @@
 //! Commit-reveal weights: every refusal of the path, the window, and a
 //! revealed row counting like `set_weights`.
 
-mod suite;
-
+use crate::suite::{Suite, SuiteBuilder};
 use agora_market::ContractError;
 use agora_market::execute::commit::{MAX_PENDING_COMMITS, commit_hash};
 use agora_market::msg::{ExecuteMsg, TEXT};
 use cosmwasm_std::HexBinary;
-use suite::{Suite, SuiteBuilder};
 
 const SALT: &[u8] = b"a salt of 24 bytes......";
 const ROW: &[(u16, u16)] = &[(1, 3), (2, 1)];

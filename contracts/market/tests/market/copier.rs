@@ -5,13 +5,11 @@
 //! stake-weighted consensus of the rows it can read. Run with
 //! `cargo test -p agora-market --test copier -- --nocapture` for the table.
 
-mod suite;
-
 use std::collections::VecDeque;
 
+use crate::suite::{Suite, SuiteBuilder};
 use agora_market::msg::TEXT;
 use rust_decimal::Decimal;
-use suite::{Suite, SuiteBuilder};
 
 const SERVERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
 const VALIDATORS: [&str; 4] = ["erin", "frank", "grace", "heidi"];

@@ -1,13 +1,11 @@
 //! Epochs on chain: the contract and `agora sim` agree to the token, and the
 //! adversarial stories of docs/SPEC.md §3, §6, §7 and §8.
 
-mod suite;
-
+use crate::suite::{Suite, SuiteBuilder};
 use agora_market::ContractError;
 use agora_market::msg::{ExecuteMsg, GraphParams, TEXT};
 use agora_mechanism::MechanismError;
 use agora_mechanism::scenario::Scenario;
-use suite::{Suite, SuiteBuilder};
 
 const NAMES: [&str; 10] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
@@ -248,7 +246,11 @@ fn a_second_graph_is_independent_of_text() {
             "admin",
             ExecuteMsg::AddGraph {
                 modality: "IMAGE".to_string(),
-                params: GraphParams::new(500, 7, 10),
+                params: GraphParams::builder()
+                    .emission_per_epoch(500)
+                    .registration_fee(7)
+                    .unbonding_period(10)
+                    .build(),
             },
             0,
         )

@@ -5,18 +5,15 @@
 //! asserts the token invariant (docs/SPEC.md §5) and, when the message is refused,
 //! that nothing in the contract changed.
 
-#![allow(dead_code)]
-
 use agora_market::ContractError;
-use agora_market::contract::{execute, instantiate, migrate, query};
 use agora_market::execute::commit::commit_hash;
 use agora_market::msg::CommitsResponse;
 use agora_market::msg::{
     BondsResponse, ClaimsResponse, EpochStateResponse, ExecuteMsg, GraphParams, GraphsResponse,
-    InstantiateMsg, MetagraphResponse, PeerInfo, QueryMsg, TEXT, TotalsResponse, WeightsResponse,
+    MetagraphResponse, PeerInfo, QueryMsg, TEXT, TotalsResponse, WeightsResponse,
 };
 use cosmwasm_std::{Addr, Coin, Empty, HexBinary, Uint128, coins};
-use cw_multi_test::{App, AppBuilder, AppResponse, Contract, ContractWrapper, Executor};
+use cw_multi_test::{App, AppBuilder, AppResponse, Contract, Executor};
 use serde::de::DeserializeOwned;
 
 pub const DENOM: &str = "uagora";
@@ -27,17 +24,11 @@ pub const START_BALANCE: u128 = 1_000_000_000_000;
 
 /// The value of attribute `key` of the contract's `wasm` event.
 pub fn wasm_attribute(response: &AppResponse, key: &str) -> Option<String> {
-    response
-        .events
-        .iter()
-        .filter(|event| event.ty == "wasm")
-        .flat_map(|event| &event.attributes)
-        .find(|attribute| attribute.key == key)
-        .map(|attribute| attribute.value.clone())
+    agora_testing::wasm_attribute(&response.events, key).map(str::to_string)
 }
 
 pub fn market() -> Box<dyn Contract<Empty>> {
-    Box::new(ContractWrapper::new(execute, instantiate, query).with_migrate(migrate))
+    agora_testing::market_contract()
 }
 
 pub struct SuiteBuilder {
@@ -60,7 +51,10 @@ impl SuiteBuilder {
             "ivan", "judy", "mallory", "oscar",
         ];
         Self {
-            params: GraphParams::new(1_000_000, 0, 10),
+            params: GraphParams::builder()
+                .emission_per_epoch(1_000_000)
+                .unbonding_period(10)
+                .build(),
             accounts: accounts
                 .iter()
                 .map(|name| (name.to_string(), START_BALANCE))
@@ -80,35 +74,22 @@ impl SuiteBuilder {
     }
 
     pub fn build(self) -> Suite {
-        let accounts = self.accounts.clone();
-        let mut app = AppBuilder::new().build(|router, api, storage| {
-            for (name, balance) in &accounts {
+        let mut app = AppBuilder::new().build(|_, _, _| {});
+        let balances: Vec<_> = self
+            .accounts
+            .iter()
+            .map(|(name, balance)| {
                 let funds = vec![
                     Coin::new(*balance, DENOM),
                     Coin::new(1_000_000u128, OTHER_DENOM),
                 ];
-                router
-                    .bank
-                    .init_balance(storage, &api.addr_make(name), funds)
-                    .unwrap();
-            }
-        });
-        let code_id = app.store_code(market());
+                (app.api().addr_make(name), funds)
+            })
+            .collect();
+        agora_testing::fund(&mut app, &balances).unwrap();
         let admin = app.api().addr_make("admin");
-        let contract = app
-            .instantiate_contract(
-                code_id,
-                admin.clone(),
-                &InstantiateMsg {
-                    denom: DENOM.to_string(),
-                    admin: None,
-                    text_params: self.params,
-                },
-                &[],
-                "agora-market",
-                Some(admin.to_string()),
-            )
-            .unwrap();
+        let (code_id, contract) =
+            agora_testing::instantiate_market(&mut app, &admin, DENOM, self.params).unwrap();
         let mut suite = Suite {
             app,
             contract,
@@ -169,10 +150,7 @@ impl Suite {
     }
 
     pub fn advance_blocks(&mut self, blocks: u64) -> &mut Self {
-        self.app.update_block(|block| {
-            block.height += blocks;
-            block.time = block.time.plus_seconds(5 * blocks);
-        });
+        agora_testing::advance_blocks(&mut self.app, blocks);
         self
     }
 

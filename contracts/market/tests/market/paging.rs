@@ -1,13 +1,11 @@
 //! The paged epoch (`epoch { graph, max_rows }`): identical to the one-shot
 //! epoch to the token, and what happens to messages sent between pages.
 
-mod suite;
-
+use crate::suite::{Suite, SuiteBuilder, wasm_attribute};
 use agora_market::ContractError;
 use agora_market::msg::{GraphParams, PeerInfo, TEXT};
 use proptest::prelude::*;
 use rust_decimal::prelude::dec;
-use suite::{Suite, SuiteBuilder, wasm_attribute};
 
 const PEERS: [&str; 12] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",

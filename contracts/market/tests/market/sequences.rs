@@ -3,12 +3,10 @@
 //! or lets one address move another's stake, even when messages land
 //! between the pages of an epoch.
 
-mod suite;
-
+use crate::suite::SuiteBuilder;
 use agora_market::msg::TEXT;
 use cosmwasm_std::Uint128;
 use proptest::prelude::*;
-use suite::SuiteBuilder;
 
 const ACTORS: [&str; 4] = ["alice", "bob", "carol", "mallory"];
 
@@ -104,7 +102,7 @@ proptest! {
 }
 
 /// (bonded stake in TEXT, Σ pending claims) of an address.
-fn holdings(suite: &suite::Suite, name: &str) -> (u128, u128) {
+fn holdings(suite: &crate::suite::Suite, name: &str) -> (u128, u128) {
     let stake = suite
         .metagraph(TEXT)
         .iter()

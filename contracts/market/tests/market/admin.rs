@@ -1,7 +1,6 @@
 //! The admin's messages, migration and the read-only queries.
 
-mod suite;
-
+use crate::suite::{DENOM, SuiteBuilder};
 use agora_market::ContractError;
 use agora_market::msg::{
     ConfigResponse, ExecuteMsg, GraphParams, GraphsResponse, MigrateMsg, QueryMsg, TEXT,
@@ -9,12 +8,14 @@ use agora_market::msg::{
 use cosmwasm_std::Uint128;
 use cw_multi_test::Executor;
 use rust_decimal::prelude::dec;
-use suite::{DENOM, SuiteBuilder};
 
 fn add_graph(modality: &str) -> ExecuteMsg {
     ExecuteMsg::AddGraph {
         modality: modality.to_string(),
-        params: GraphParams::new(1_000, 0, 10),
+        params: GraphParams::builder()
+            .emission_per_epoch(1_000)
+            .unbonding_period(10)
+            .build(),
     }
 }
 
@@ -66,7 +67,10 @@ fn params_are_validated_on_every_change() {
         ("max_peers", |p| p.max_peers = 1),
     ];
     for (name, break_it) in cases {
-        let mut params = GraphParams::new(1_000, 0, 10);
+        let mut params = GraphParams::builder()
+            .emission_per_epoch(1_000)
+            .unbonding_period(10)
+            .build();
         break_it(&mut params);
         let error = suite.update_params(params).unwrap_err();
         error.mentions(&format!("invalid parameter {name}:"));
@@ -81,9 +85,12 @@ fn update_params_keeps_k_inside_the_new_peg_bounds() {
     for name in ["alice", "bob", "carol"] {
         suite.register(name).unwrap();
     }
-    let mut params = GraphParams::new(2_000, 0, 10);
-    params.peg_ceiling = 3;
-    params.max_peers = 2;
+    let mut params = GraphParams::builder()
+        .emission_per_epoch(2_000)
+        .unbonding_period(10)
+        .peg_ceiling(3)
+        .max_peers(2)
+        .build();
     suite
         .update_params(params.clone())
         .unwrap_err()
@@ -130,7 +137,7 @@ fn the_admin_role_moves_in_two_steps() {
     suite.execute("bob", add_graph("IMAGE"), 0).unwrap();
 }
 
-fn migrate(suite: &mut suite::Suite) -> Result<(), String> {
+fn migrate(suite: &mut crate::suite::Suite) -> Result<(), String> {
     let admin = suite.addr("admin");
     let contract = suite.contract.clone();
     let code_id = suite.code_id;
@@ -141,7 +148,7 @@ fn migrate(suite: &mut suite::Suite) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-fn set_stored_version(suite: &mut suite::Suite, contract: &str, version: &str) {
+fn set_stored_version(suite: &mut crate::suite::Suite, contract: &str, version: &str) {
     let address = suite.contract.clone();
     let mut storage = suite.app.contract_storage_mut(&address);
     cw2::set_contract_version(storage.as_mut(), contract, version).unwrap();
@@ -243,11 +250,18 @@ fn queries_read_everything_stored() {
     );
 }
 
+fn small_params() -> GraphParams {
+    GraphParams::builder()
+        .emission_per_epoch(1)
+        .unbonding_period(1)
+        .build()
+}
+
 #[test]
 fn instantiate_checks_denom_and_params() {
     use cw_multi_test::App;
     let mut app = App::default();
-    let code_id = app.store_code(suite::market());
+    let code_id = app.store_code(crate::suite::market());
     let sender = app.api().addr_make("admin");
     let instantiate = |app: &mut App, denom: &str, params: GraphParams| {
         app.instantiate_contract(
@@ -264,11 +278,14 @@ fn instantiate_checks_denom_and_params() {
         )
         .map_err(|e| e.to_string())
     };
-    let error = instantiate(&mut app, "1x", GraphParams::new(1, 0, 1)).unwrap_err();
+    let error = instantiate(&mut app, "1x", small_params()).unwrap_err();
     assert!(error.contains("invalid parameter denom"), "{error}");
-    let mut bad = GraphParams::new(1, 0, 1);
-    bad.kappa = "0".parse().unwrap();
+    let bad = GraphParams::builder()
+        .emission_per_epoch(1)
+        .unbonding_period(1)
+        .kappa(rust_decimal::Decimal::ZERO)
+        .build();
     let error = instantiate(&mut app, DENOM, bad).unwrap_err();
     assert!(error.contains("invalid parameter kappa"), "{error}");
-    instantiate(&mut app, DENOM, GraphParams::new(1, 0, 1)).unwrap();
+    instantiate(&mut app, DENOM, small_params()).unwrap();
 }
