@@ -6,7 +6,6 @@
 //! cw-plus does: `contract.rs` holds the entry points and dispatch only;
 //! execute logic lives in [`execute`] by concern, queries in [`query`].
 
-pub mod codec;
 pub mod contract;
 mod decimal;
 mod error;

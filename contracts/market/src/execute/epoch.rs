@@ -32,7 +32,7 @@ use cosmwasm_std::{Binary, DepsMut, Env, Response, StdError, StdResult, Storage,
 
 use super::load_graph;
 use crate::ContractError;
-use crate::codec::{Reader, Writer};
+use crate::state::codec::{Reader, Writer};
 use crate::state::{
     Account, COLUMNS_CHUNK, EPOCH_COLUMNS, EpochRun, GRAPHS, Graph, LEDGER_CHUNK, PENDING_ROWS,
     Phase, RESULTS, RESULTS_CHUNK, ROWS, Results, RowRecord, decode_results, encode_results,
@@ -465,7 +465,7 @@ fn save_columns(
     let chunk = usize::from(COLUMNS_CHUNK);
     for (index, start) in (0..rank.len()).step_by(chunk).enumerate() {
         let end = (start + chunk).min(rank.len());
-        let mut w = Writer::with_capacity((end - start) * 32);
+        let mut w = Writer::record((end - start) * 32);
         for uid in start..end {
             w.decimal(rank[uid]);
             w.amount(trust_stake[uid]);
@@ -494,7 +494,7 @@ fn load_columns(storage: &dyn Storage, graph: &str, peers: u32) -> StdResult<Col
     let chunk = usize::from(COLUMNS_CHUNK);
     for (index, start) in (0..peers).step_by(chunk).enumerate() {
         let bytes = EPOCH_COLUMNS.load(storage, (graph, index as u16))?;
-        let mut r = Reader::new(&bytes, "epoch columns");
+        let mut r = Reader::record(&bytes, "epoch columns")?;
         for _ in start..(start + chunk).min(peers) {
             rank.push(r.decimal()?);
             trust_stake.push(r.amount()?);

@@ -5,16 +5,25 @@
 //! as JSON: an amount takes 1 + its significant bytes, a decimal 2 + its
 //! mantissa's, a weight entry 4. Only this contract writes these values; a
 //! value that does not decode is reported as corrupt storage.
+//!
+//! A record starts with [`FORMAT`], the layout's version: a record of
+//! another layout is refused as corrupt rather than misread, and a later
+//! migration can tell the layouts apart.
 
 use cosmwasm_std::{StdError, StdResult};
 use rust_decimal::Decimal;
 
-#[derive(Default)]
+/// The layout of every packed record this version writes.
+pub const FORMAT: u8 = 1;
+
 pub struct Writer(Vec<u8>);
 
 impl Writer {
-    pub fn with_capacity(bytes: usize) -> Self {
-        Self(Vec::with_capacity(bytes))
+    /// A record of about `bytes` bytes, its format byte written.
+    pub fn record(bytes: usize) -> Self {
+        let mut record = Vec::with_capacity(bytes + 1);
+        record.push(FORMAT);
+        Self(record)
     }
 
     pub fn into_bytes(self) -> Vec<u8> {
@@ -55,8 +64,14 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(bytes: &'a [u8], what: &'static str) -> Self {
-        Self { bytes, what }
+    /// Reads a record written by [`Writer::record`]: fails unless it starts
+    /// with [`FORMAT`].
+    pub fn record(bytes: &'a [u8], what: &'static str) -> StdResult<Self> {
+        let mut reader = Self { bytes, what };
+        if reader.u8()? != FORMAT {
+            return Err(reader.corrupt());
+        }
+        Ok(reader)
     }
 
     fn corrupt(&self) -> StdError {
@@ -129,7 +144,7 @@ mod tests {
 
     #[test]
     fn values_round_trip_compactly() {
-        let mut w = Writer::default();
+        let mut w = Writer::record(0);
         w.amount(0);
         w.amount(u128::MAX);
         w.u64(300);
@@ -139,9 +154,9 @@ mod tests {
         w.decimal(Decimal::ZERO);
         w.u16(65535);
         let bytes = w.into_bytes();
-        // 1 + 17 + 3 + (1 + 1 + 2) + (1 + 1 + 11) + (1 + 1 + 12) + 2 + 2
-        assert_eq!(bytes.len(), 56);
-        let mut r = Reader::new(&bytes, "test");
+        // format + 1 + 17 + 3 + (1 + 1 + 2) + (1 + 1 + 11) + (1 + 1 + 12) + 2 + 2
+        assert_eq!(bytes.len(), 57);
+        let mut r = Reader::record(&bytes, "test").unwrap();
         assert_eq!(r.amount().unwrap(), 0);
         assert_eq!(r.amount().unwrap(), u128::MAX);
         assert_eq!(r.u64().unwrap(), 300);
@@ -151,7 +166,20 @@ mod tests {
         assert_eq!(r.decimal().unwrap(), Decimal::ZERO);
         assert_eq!(r.u16().unwrap(), 65535);
         r.end().unwrap();
-        assert!(Reader::new(&[17], "test").amount().is_err());
-        assert!(Reader::new(&[3, 1], "test").amount().is_err());
+        assert!(
+            Reader::record(&[FORMAT, 17], "test")
+                .unwrap()
+                .amount()
+                .is_err()
+        );
+        assert!(
+            Reader::record(&[FORMAT, 3, 1], "test")
+                .unwrap()
+                .amount()
+                .is_err()
+        );
+        // A record of another layout, or none, is refused.
+        assert!(Reader::record(&[FORMAT + 1, 0], "test").is_err());
+        assert!(Reader::record(&[], "test").is_err());
     }
 }
