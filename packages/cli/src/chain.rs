@@ -19,6 +19,8 @@ use agora_market::msg::{GraphParams, PeerInfo, TEXT};
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{CliError, finish};
+
 const DENOM: &str = "uagora";
 const ADMIN: &str = "admin";
 /// What each named account is given on first use.
@@ -123,12 +125,9 @@ struct Replayed {
 }
 
 impl Replayed {
-    fn new(state: &State) -> Result<Self, String> {
-        let mut chain = EmbeddedChain::new(DENOM, ADMIN, u128::MAX / 4, state.params.clone())
-            .map_err(|e| e.to_string())?;
-        chain
-            .fund_rewards(ADMIN, TEXT, state.reward_pool)
-            .map_err(|e| e.to_string())?;
+    fn new(state: &State) -> Result<Self, CliError> {
+        let mut chain = EmbeddedChain::new(DENOM, ADMIN, u128::MAX / 4, state.params.clone())?;
+        chain.fund_rewards(ADMIN, TEXT, state.reward_pool)?;
         let mut replayed = Self {
             chain,
             names: Vec::new(),
@@ -137,65 +136,54 @@ impl Replayed {
         for op in &state.ops {
             replayed
                 .apply(op)
-                .map_err(|e| format!("replaying the state file: {e}"))?;
+                .map_err(|e| CliError::Invalid(format!("replaying the state file: {e}")))?;
         }
         Ok(replayed)
     }
 
-    fn account(&mut self, name: &str) -> Result<(), String> {
+    fn account(&mut self, name: &str) -> Result<(), CliError> {
         if !self.names.iter().any(|n| n == name) {
-            self.chain
-                .fund(ADMIN, name, ACCOUNT_FUNDS)
-                .map_err(|e| e.to_string())?;
+            self.chain.fund(ADMIN, name, ACCOUNT_FUNDS)?;
             self.names.push(name.to_string());
         }
         Ok(())
     }
 
     /// One message, as a new block.
-    fn apply(&mut self, op: &Op) -> Result<String, String> {
+    fn apply(&mut self, op: &Op) -> Result<String, CliError> {
         self.chain.advance(1);
-        let chain = |r: Result<(), agora_client::ChainError>| r.map_err(|e| e.to_string());
         match op {
             Op::Register { name, endpoint } => {
                 self.account(name)?;
-                let uid = self
-                    .chain
-                    .register(name, TEXT, endpoint, 0)
-                    .map_err(|e| e.to_string())?;
+                let uid = self.chain.register(name, TEXT, endpoint, 0)?;
                 Ok(format!("{name} registered as uid {uid}"))
             }
             Op::Stake { name, amount } => {
                 self.account(name)?;
-                chain(self.chain.stake(name, TEXT, *amount))?;
+                self.chain.stake(name, TEXT, *amount)?;
                 Ok(format!("{name} staked {amount}"))
             }
             Op::SetWeights { name, row } => {
-                chain(self.chain.set_weights(name, TEXT, row))?;
+                self.chain.set_weights(name, TEXT, row)?;
                 Ok(format!("{name} set {} weights", row.len()))
             }
             Op::Commit { name, row, salt } => {
                 let uid = self.uid(name)?;
-                chain(
-                    self.chain
-                        .commit_weights(name, TEXT, commit_hash(uid, row, salt)),
-                )?;
+                self.chain
+                    .commit_weights(name, TEXT, commit_hash(uid, row, salt))?;
                 self.unrevealed
                     .push((name.clone(), row.clone(), salt.clone()));
                 Ok(format!("{name} committed {} weights", row.len()))
             }
             Op::Reveal { name, row, salt } => {
-                chain(self.chain.reveal_weights(name, TEXT, row, salt))?;
+                self.chain.reveal_weights(name, TEXT, row, salt)?;
                 self.unrevealed
                     .retain(|(n, r, s)| !(n == name && r == row && s == salt));
                 Ok(format!("{name} revealed {} weights", row.len()))
             }
             Op::Epoch { max_rows } => {
-                self.chain.advance_to_due(TEXT).map_err(|e| e.to_string())?;
-                let outcome = self
-                    .chain
-                    .epoch(ADMIN, TEXT, *max_rows)
-                    .map_err(|e| e.to_string())?;
+                self.chain.advance_to_due(TEXT)?;
+                let outcome = self.chain.epoch(ADMIN, TEXT, *max_rows)?;
                 Ok(format!(
                     "epoch {} ran in {} page(s) and paid {}",
                     outcome.epoch, outcome.pages, outcome.emitted
@@ -204,63 +192,56 @@ impl Replayed {
         }
     }
 
-    fn uid(&self, name: &str) -> Result<u16, String> {
-        let address = self.chain.address(name).map_err(|e| e.to_string())?;
-        let peers = self.chain.metagraph(TEXT).map_err(|e| e.to_string())?;
+    fn uid(&self, name: &str) -> Result<u16, CliError> {
+        let address = self.chain.address(name)?;
+        let peers = self.chain.metagraph(TEXT)?;
         peers
             .iter()
             .find(|p| p.address.as_str() == address)
             .map(|p| p.uid)
-            .ok_or_else(|| format!("{name} is not registered"))
+            .ok_or_else(|| CliError::Invalid(format!("{name} is not registered")))
     }
 }
 
-fn load(path: &Path) -> Result<State, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "reading {}: {e} (start a chain with `agora chain init`)",
-            path.display()
-        )
-    })?;
-    serde_json::from_str(&text).map_err(|e| format!("{} is not a chain state: {e}", path.display()))
+fn load(path: &Path) -> Result<State, CliError> {
+    let text = std::fs::read_to_string(path).map_err(CliError::unreadable(format!(
+        "{} (start a chain with `agora chain init`)",
+        path.display()
+    )))?;
+    serde_json::from_str(&text)
+        .map_err(|e| CliError::Invalid(format!("{} is not a chain state: {e}", path.display())))
 }
 
-fn save(path: &Path, state: &State) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(state).map_err(|e| e.to_string())?;
-    std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+fn save(path: &Path, state: &State) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(state)?;
+    std::fs::write(path, text).map_err(CliError::io(format!("writing {}", path.display())))
 }
 
-fn parse_row(text: &str) -> Result<Vec<(u16, u16)>, String> {
+fn parse_row(text: &str) -> Result<Vec<(u16, u16)>, CliError> {
     text.split(',')
         .filter(|entry| !entry.is_empty())
         .map(|entry| {
             let (uid, weight) = entry
                 .split_once(':')
-                .ok_or_else(|| format!("{entry:?} is not uid:weight"))?;
+                .ok_or_else(|| CliError::Invalid(format!("{entry:?} is not uid:weight")))?;
             let uid = uid
                 .trim()
                 .parse()
-                .map_err(|_| format!("{uid:?} is not a uid"))?;
+                .map_err(|_| CliError::Invalid(format!("{uid:?} is not a uid")))?;
             let weight = weight
                 .trim()
                 .parse()
-                .map_err(|_| format!("{weight:?} is not a u16 weight"))?;
+                .map_err(|_| CliError::Invalid(format!("{weight:?} is not a u16 weight")))?;
             Ok((uid, weight))
         })
         .collect()
 }
 
 pub fn run(args: &ChainArgs) -> ExitCode {
-    match chain(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("agora chain: {message}");
-            ExitCode::from(2)
-        }
-    }
+    finish("chain", chain(args))
 }
 
-fn chain(args: &ChainArgs) -> Result<(), String> {
+fn chain(args: &ChainArgs) -> Result<(), CliError> {
     if let ChainCommand::Init {
         emission,
         reward_pool,
@@ -270,10 +251,10 @@ fn chain(args: &ChainArgs) -> Result<(), String> {
     } = &args.command
     {
         if args.state.exists() && !force {
-            return Err(format!(
+            return Err(CliError::Invalid(format!(
                 "{} exists: pass --force to replace it",
                 args.state.display()
-            ));
+            )));
         }
         let params = GraphParams::builder()
             .emission_per_epoch(*emission)
@@ -321,7 +302,7 @@ fn chain(args: &ChainArgs) -> Result<(), String> {
             max_rows: *max_rows,
         }],
         ChainCommand::Metagraph | ChainCommand::Ranking => {
-            let mut peers = replayed.chain.metagraph(TEXT).map_err(|e| e.to_string())?;
+            let mut peers = replayed.chain.metagraph(TEXT)?;
             if matches!(args.command, ChainCommand::Ranking) {
                 peers.sort_by(|a, b| b.incentive.cmp(&a.incentive).then(a.uid.cmp(&b.uid)));
             }
@@ -347,12 +328,9 @@ fn chain(args: &ChainArgs) -> Result<(), String> {
     save(&args.state, &state)
 }
 
-fn show(peers: &[PeerInfo], json: bool) -> Result<(), String> {
+fn show(peers: &[PeerInfo], json: bool) -> Result<(), CliError> {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(peers).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string_pretty(peers)?);
         return Ok(());
     }
     println!(

@@ -12,6 +12,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::plots;
 
+use crate::error::{CliError, finish};
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Honest peers (each on its own shard; the first trains most).
@@ -60,18 +62,14 @@ fn honest_steps(count: usize) -> Vec<usize> {
 }
 
 pub fn run(args: &DemoArgs) -> ExitCode {
-    match demo(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("agora demo: {message}");
-            ExitCode::from(2)
-        }
-    }
+    finish("demo", demo(args))
 }
 
-fn demo(args: &DemoArgs) -> Result<(), String> {
+fn demo(args: &DemoArgs) -> Result<(), CliError> {
     if args.honest < 2 {
-        return Err("--honest needs at least 2 peers".to_string());
+        return Err(CliError::Invalid(
+            "--honest needs at least 2 peers".to_string(),
+        ));
     }
     let mut config = MarketConfig {
         honest_steps: honest_steps(args.honest),
@@ -96,7 +94,7 @@ fn demo(args: &DemoArgs) -> Result<(), String> {
         config.learn_steps = 30;
     }
     std::fs::create_dir_all(&args.out)
-        .map_err(|e| format!("creating {}: {e}", args.out.display()))?;
+        .map_err(CliError::io(format!("creating {}", args.out.display())))?;
 
     let bars = MultiProgress::new();
     let status = bars.add(ProgressBar::new_spinner());
@@ -109,7 +107,7 @@ fn demo(args: &DemoArgs) -> Result<(), String> {
         .expect("static template"),
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(CliError::io("starting the runtime"))?;
     {
         let stop = Arc::clone(&stop);
         runtime.spawn(async move {
@@ -118,24 +116,22 @@ fn demo(args: &DemoArgs) -> Result<(), String> {
             }
         });
     }
-    let report = runtime
-        .block_on(run_market(&config, &stop, |progress| match progress {
-            Progress::Setup(line) => status.set_message(line),
-            Progress::Validated { epoch, done, .. } => {
-                epoch_bar.set_prefix(epoch.to_string());
-                epoch_bar.set_position(done as u64);
-            }
-            Progress::Closed(record) => {
-                let line = format!(
-                    "epoch {:>3}: loss {:+.4}  k {}  top peer {}",
-                    record.epoch, record.loss, record.k, record.top
-                );
-                bars.println(&line).ok();
-                status.set_message(line);
-                epoch_bar.set_position(0);
-            }
-        }))
-        .map_err(|e| e.to_string())?;
+    let report = runtime.block_on(run_market(&config, &stop, |progress| match progress {
+        Progress::Setup(line) => status.set_message(line),
+        Progress::Validated { epoch, done, .. } => {
+            epoch_bar.set_prefix(epoch.to_string());
+            epoch_bar.set_position(done as u64);
+        }
+        Progress::Closed(record) => {
+            let line = format!(
+                "epoch {:>3}: loss {:+.4}  k {}  top peer {}",
+                record.epoch, record.loss, record.k, record.top
+            );
+            bars.println(&line).ok();
+            status.set_message(line);
+            epoch_bar.set_position(0);
+        }
+    }))?;
     status.finish_and_clear();
     epoch_bar.finish_and_clear();
     if stop.load(Ordering::Relaxed) {
@@ -170,10 +166,10 @@ fn print_table(report: &MarketReport) {
     );
 }
 
-fn write_outputs(report: &MarketReport, out: &std::path::Path) -> Result<(), String> {
-    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+fn write_outputs(report: &MarketReport, out: &std::path::Path) -> Result<(), CliError> {
+    let json = serde_json::to_string_pretty(report)?;
     let path = out.join("report.json");
-    std::fs::write(&path, json).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    std::fs::write(&path, json).map_err(CliError::io(format!("writing {}", path.display())))?;
     plots::stake_share(report, &out.join("stake_share.svg"))?;
     plots::loss(report, &out.join("loss.svg"))?;
     println!(

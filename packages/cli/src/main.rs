@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod chain;
 mod demo;
+mod error;
 mod peer;
 mod plots;
 mod sim;

@@ -12,6 +12,8 @@ use agora_peer::market::{MarketConfig, Progress, run_market};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::error::{CliError, finish};
+
 #[derive(Debug, Subcommand)]
 pub enum PeerCommand {
     /// Train a peer's local model on its shard of the corpus (Debian's
@@ -71,29 +73,22 @@ pub fn run(command: PeerCommand) -> ExitCode {
         PeerCommand::Train(args) => train(&args),
         PeerCommand::Market(args) => market(&args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("agora peer: {message}");
-            ExitCode::from(2)
-        }
-    }
+    finish("peer", result)
 }
 
-fn train(args: &TrainArgs) -> Result<(), String> {
+fn train(args: &TrainArgs) -> Result<(), CliError> {
     if args.shards == 0 || args.shard >= args.shards {
-        return Err(format!(
+        return Err(CliError::Invalid(format!(
             "--shard must be below --shards ({} of {})",
             args.shard, args.shards
-        ));
+        )));
     }
-    let corpus = Corpus::load(std::path::Path::new(DEFAULT_DIR))
-        .map_err(|e| format!("reading {DEFAULT_DIR} (Debian's base-files): {e}"))?;
+    let corpus = Corpus::load(std::path::Path::new(DEFAULT_DIR)).map_err(CliError::io(format!(
+        "reading {DEFAULT_DIR} (Debian's base-files)"
+    )))?;
     let text = corpus.shard(args.shard, args.shards);
-    let mut model = LocalModel::new(SHAPE, args.seed).map_err(|e| e.to_string())?;
-    let before = model
-        .evaluate(&corpus.held_out, 4, 256)
-        .map_err(|e| e.to_string())?;
+    let mut model = LocalModel::new(SHAPE, args.seed)?;
+    let before = model.evaluate(&corpus.held_out, 4, 256)?;
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} steps  loss {msg}")
@@ -103,17 +98,13 @@ fn train(args: &TrainArgs) -> Result<(), String> {
     let mut done = 0;
     while done < args.steps {
         let steps = chunk.min(args.steps - done);
-        let loss = model
-            .train(text, steps, 64, args.seed * 1_000_000 + done as u64)
-            .map_err(|e| e.to_string())?;
+        let loss = model.train(text, steps, 64, args.seed * 1_000_000 + done as u64)?;
         done += steps;
         bar.set_position(done as u64);
         bar.set_message(format!("{loss:.3}"));
     }
     bar.finish_and_clear();
-    let after = model
-        .evaluate(&corpus.held_out, 4, 256)
-        .map_err(|e| e.to_string())?;
+    let after = model.evaluate(&corpus.held_out, 4, 256)?;
     println!(
         "shard {} of {} ({} bytes), {} steps: held-out loss {before:.4} -> {after:.4} (uniform: 5.5452)",
         args.shard,
@@ -124,15 +115,17 @@ fn train(args: &TrainArgs) -> Result<(), String> {
     if let Some(out) = &args.out {
         model
             .save(out)
-            .map_err(|e| format!("writing {}: {e}", out.display()))?;
+            .map_err(|e| CliError::Invalid(format!("writing {}: {e}", out.display())))?;
         println!("saved {}", out.display());
     }
     Ok(())
 }
 
-fn market(args: &MarketArgs) -> Result<(), String> {
+fn market(args: &MarketArgs) -> Result<(), CliError> {
     if args.honest_steps.len() < 2 {
-        return Err("--honest-steps needs at least two peers".to_string());
+        return Err(CliError::Invalid(
+            "--honest-steps needs at least two peers".to_string(),
+        ));
     }
     let config = MarketConfig {
         honest_steps: args.honest_steps.clone(),
@@ -142,26 +135,21 @@ fn market(args: &MarketArgs) -> Result<(), String> {
     };
     let spinner = ProgressBar::new_spinner();
     spinner.enable_steady_tick(Duration::from_millis(120));
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(CliError::io("starting the runtime"))?;
     let stop = AtomicBool::new(false);
-    let report = runtime
-        .block_on(run_market(&config, &stop, |progress| match progress {
-            Progress::Setup(line) => spinner.set_message(line),
-            Progress::Validated { epoch, done, of } => spinner.set_message(format!(
-                "epoch {epoch}: {done} of {of} honest peers set weights"
-            )),
-            Progress::Closed(record) => spinner.set_message(format!(
-                "epoch {} closed, top peer {}",
-                record.epoch, record.top
-            )),
-        }))
-        .map_err(|e| e.to_string())?;
+    let report = runtime.block_on(run_market(&config, &stop, |progress| match progress {
+        Progress::Setup(line) => spinner.set_message(line),
+        Progress::Validated { epoch, done, of } => spinner.set_message(format!(
+            "epoch {epoch}: {done} of {of} honest peers set weights"
+        )),
+        Progress::Closed(record) => spinner.set_message(format!(
+            "epoch {} closed, top peer {}",
+            record.epoch, record.top
+        )),
+    }))?;
     spinner.finish_and_clear();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     println!(

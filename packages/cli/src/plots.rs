@@ -6,6 +6,8 @@ use std::path::Path;
 use agora_peer::market::MarketReport;
 use plotters::prelude::*;
 
+use crate::error::CliError;
+
 /// A role's group: `honest-2` → `honest`.
 fn group(role: &str) -> &str {
     role.split('-').next().unwrap_or(role)
@@ -20,7 +22,7 @@ const COLOURS: [RGBColor; 5] = [
 ];
 
 /// Stake share of each group of roles, epoch by epoch.
-pub fn stake_share(report: &MarketReport, path: &Path) -> Result<(), String> {
+pub fn stake_share(report: &MarketReport, path: &Path) -> Result<(), CliError> {
     let roles: Vec<&str> = report.peers.iter().map(|p| group(&p.role)).collect();
     let mut series: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
     for record in &report.epochs {
@@ -39,25 +41,25 @@ pub fn stake_share(report: &MarketReport, path: &Path) -> Result<(), String> {
     // epoch still draws its axes.
     let epochs = report.epochs.len().max(2) as f64;
     let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.fill(&WHITE).map_err(CliError::plot)?;
     let mut chart = ChartBuilder::on(&root)
         .caption("Stake share by role", ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(48)
         .build_cartesian_2d(0f64..epochs - 1.0 + 1e-9, 0f64..1f64)
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::plot)?;
     chart
         .configure_mesh()
         .x_desc("epoch")
         .y_desc("share of stake")
         .draw()
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::plot)?;
     for (index, (role, points)) in series.into_iter().enumerate() {
         let colour = COLOURS[index % COLOURS.len()];
         chart
             .draw_series(LineSeries::new(points, colour.stroke_width(2)))
-            .map_err(|e| e.to_string())?
+            .map_err(CliError::plot)?
             .label(role)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
     }
@@ -66,12 +68,12 @@ pub fn stake_share(report: &MarketReport, path: &Path) -> Result<(), String> {
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())
+        .map_err(CliError::plot)?;
+    root.present().map_err(CliError::plot)
 }
 
 /// The consensus loss and the peg's `k`, epoch by epoch.
-pub fn loss(report: &MarketReport, path: &Path) -> Result<(), String> {
+pub fn loss(report: &MarketReport, path: &Path) -> Result<(), CliError> {
     let losses: Vec<(f64, f64)> = report
         .epochs
         .iter()
@@ -87,7 +89,7 @@ pub fn loss(report: &MarketReport, path: &Path) -> Result<(), String> {
     let top_k = ks.iter().map(|p| p.1).fold(1.0, f64::max) + 1.0;
     let epochs = report.epochs.len().max(2) as f64;
     let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.fill(&WHITE).map_err(CliError::plot)?;
     let mut chart = ChartBuilder::on(&root)
         .caption("Consensus loss and k", ("sans-serif", 20))
         .margin(12)
@@ -95,27 +97,27 @@ pub fn loss(report: &MarketReport, path: &Path) -> Result<(), String> {
         .y_label_area_size(56)
         .right_y_label_area_size(40)
         .build_cartesian_2d(0f64..epochs - 1.0 + 1e-9, low..high)
-        .map_err(|e| e.to_string())?
+        .map_err(CliError::plot)?
         .set_secondary_coord(0f64..epochs - 1.0 + 1e-9, 0f64..top_k);
     chart
         .configure_mesh()
         .x_desc("epoch")
         .y_desc("loss L = -Σ R (C - 1/2)")
         .draw()
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::plot)?;
     chart
         .configure_secondary_axes()
         .y_desc("k")
         .draw()
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::plot)?;
     chart
         .draw_series(LineSeries::new(losses, COLOURS[0].stroke_width(2)))
-        .map_err(|e| e.to_string())?
+        .map_err(CliError::plot)?
         .label("loss")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], COLOURS[0].stroke_width(2)));
     chart
         .draw_secondary_series(LineSeries::new(ks, COLOURS[1].stroke_width(2)))
-        .map_err(|e| e.to_string())?
+        .map_err(CliError::plot)?
         .label("k")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], COLOURS[1].stroke_width(2)));
     chart
@@ -123,6 +125,6 @@ pub fn loss(report: &MarketReport, path: &Path) -> Result<(), String> {
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())
+        .map_err(CliError::plot)?;
+    root.present().map_err(CliError::plot)
 }

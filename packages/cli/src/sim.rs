@@ -9,8 +9,7 @@ use agora_mechanism::Decimal;
 use agora_mechanism::scenario::{EpochReport, Scenario};
 use clap::Args;
 
-/// Exit code for a scenario that cannot run (docs/SPEC.md §9).
-const BAD_SCENARIO: u8 = 2;
+use crate::error::{CliError, finish};
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
@@ -23,31 +22,33 @@ pub struct SimArgs {
 }
 
 pub fn run(args: &SimArgs) -> ExitCode {
-    let reports = match load_and_run(args) {
-        Ok(reports) => reports,
-        Err(message) => {
-            eprintln!("agora sim: {message}");
-            return ExitCode::from(BAD_SCENARIO);
-        }
-    };
+    finish("sim", simulate(args))
+}
+
+/// A scenario that cannot run exits 2 (docs/SPEC.md §9): every error of
+/// reading and running it is [`CliError::Invalid`].
+fn simulate(args: &SimArgs) -> Result<(), CliError> {
+    let reports = load_and_run(args)?;
     let text = if args.summary {
         summary(&reports)
     } else {
-        let mut json = serde_json::to_string_pretty(&reports).expect("reports serialize");
+        let mut json = serde_json::to_string_pretty(&reports)?;
         json.push('\n');
         json
     };
     // A closed pipe (`agora sim … | head`) is not an error worth a panic.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-fn load_and_run(args: &SimArgs) -> Result<Vec<EpochReport>, String> {
+fn load_and_run(args: &SimArgs) -> Result<Vec<EpochReport>, CliError> {
     let path = args.scenario.display();
-    let text =
-        std::fs::read_to_string(&args.scenario).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let scenario = Scenario::from_json(&text).map_err(|e| format!("{path}: {e}"))?;
-    scenario.run().map_err(|e| format!("{path}: {e}"))
+    let text = std::fs::read_to_string(&args.scenario).map_err(CliError::unreadable(&path))?;
+    let scenario =
+        Scenario::from_json(&text).map_err(|e| CliError::Invalid(format!("{path}: {e}")))?;
+    scenario
+        .run()
+        .map_err(|e| CliError::Invalid(format!("{path}: {e}")))
 }
 
 fn summary(reports: &[EpochReport]) -> String {

@@ -11,8 +11,9 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap, linear};
 
-/// Gate and head over `neighbours` neighbours of width `dim`.
-pub struct Router {
+/// The sparse gate over `neighbours` neighbours of width `dim`, and the
+/// head that reads the own representation beside their gated mixture.
+pub struct GatedHead {
     pub neighbours: usize,
     pub top_k: usize,
     dim: usize,
@@ -29,7 +30,7 @@ pub struct Step {
     pub importance: Vec<f32>,
 }
 
-impl Router {
+impl GatedHead {
     pub fn new(dim: usize, neighbours: usize, top_k: usize) -> candle_core::Result<Self> {
         let device = Device::Cpu;
         let vars = VarMap::new();

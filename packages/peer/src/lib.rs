@@ -16,15 +16,19 @@ pub mod corpus;
 pub mod dendrite;
 pub mod gating;
 pub mod local;
+#[cfg(feature = "market")]
 pub mod market;
 pub mod model;
 pub mod quality;
+pub mod rng;
 pub mod tensor;
 pub mod validator;
 pub mod weights;
 
 pub use auth::PeerKey;
 pub use axon::{AxonConfig, Registry};
+/// What the model's tensor library reports when it fails.
+pub use candle_core::Error as ModelError;
 pub use dendrite::{Dendrite, Neighbour, Reply};
 pub use model::Model;
 pub use validator::{Assessment, Validator};

@@ -6,7 +6,10 @@ use candle_nn::{
     AdamW, Embedding, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap, embedding, linear,
 };
 
+use rand::Rng;
+
 use crate::Model;
+use crate::rng::seeded;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Shape {
@@ -35,16 +38,11 @@ pub struct LocalModel {
 
 /// Contexts and their next bytes sampled from `text`, deterministically.
 pub fn batch(text: &[u8], context: usize, size: usize, seed: u64) -> (Vec<Vec<u8>>, Vec<u8>) {
-    let span = text.len().saturating_sub(context + 1).max(1) as u64;
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let span = text.len().saturating_sub(context + 1).max(1);
+    let mut rng = seeded(seed);
     (0..size)
         .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let start = ((state >> 33) % span) as usize;
+            let start = rng.gen_range(0..span);
             (text[start..start + context].to_vec(), text[start + context])
         })
         .unzip()
@@ -76,7 +74,7 @@ impl LocalModel {
         let data = self.vars.data().lock().expect("not poisoned");
         let mut names: Vec<&String> = data.keys().collect();
         names.sort();
-        let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+        let mut rng = seeded(seed);
         for name in names {
             let var = &data[name];
             let dims = var.dims().to_vec();
@@ -88,13 +86,7 @@ impl LocalModel {
                 1.0 / (dims[dims.len() - 1] as f32).sqrt()
             };
             let values: Vec<f32> = (0..var.elem_count())
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    let unit = (state >> 40) as f32 / (1u64 << 24) as f32;
-                    (2.0 * unit - 1.0) * bound
-                })
+                .map(|_| (2.0 * rng.r#gen::<f32>() - 1.0) * bound)
                 .collect();
             var.set(&Tensor::from_vec(values, dims, &self.device)?)?;
         }

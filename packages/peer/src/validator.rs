@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::gating::Router;
+use crate::gating::GatedHead;
 use crate::local::{DistillPair, LocalModel, batch};
 use crate::weights::{RowRules, weight_row};
 use crate::{Dendrite, Model, Neighbour, PeerKey};
@@ -25,7 +25,7 @@ pub struct Assessment {
 pub struct Validator {
     pub uid: u16,
     local: Arc<LocalModel>,
-    router: Router,
+    gated_head: GatedHead,
     dendrite: Dendrite,
     neighbours: Vec<Neighbour>,
     /// Mean gate weight per neighbour over the last `learn`.
@@ -42,12 +42,12 @@ impl Validator {
         top_k: usize,
         deadline: Duration,
     ) -> candle_core::Result<Self> {
-        let router = Router::new(local.dim(), neighbours.len(), top_k)?;
+        let gated_head = GatedHead::new(local.dim(), neighbours.len(), top_k)?;
         Ok(Self {
             uid,
             importance: vec![0.0; neighbours.len()],
             local,
-            router,
+            gated_head,
             dendrite: Dendrite::new(key, deadline),
             neighbours,
             batch_size: 64,
@@ -58,8 +58,8 @@ impl Validator {
         &self.dendrite
     }
 
-    pub fn router(&self) -> &Router {
-        &self.router
+    pub fn gated_head(&self) -> &GatedHead {
+        &self.gated_head
     }
 
     /// Neighbour outputs for `contexts`: the `selected` ones called at
@@ -98,15 +98,15 @@ impl Validator {
                 seed + step as u64,
             );
             let own = self.local.forward(&contexts);
-            let selected = self.router.selected(&own)?;
+            let selected = self.gated_head.selected(&own)?;
             let outputs = self.outputs(&contexts, &selected).await;
-            let result = self.router.train(&own, &outputs, &next)?;
+            let result = self.gated_head.train(&own, &outputs, &next)?;
             for (sum, value) in importance.iter_mut().zip(&result.importance) {
                 *sum += value / steps as f32;
             }
             last = result.loss;
             if let Some(pairs) = keep.as_deref_mut() {
-                pairs.push((contexts, self.router.mixture(&own, &outputs)?));
+                pairs.push((contexts, self.gated_head.mixture(&own, &outputs)?));
             }
         }
         self.importance = importance;
@@ -120,7 +120,7 @@ impl Validator {
         let own = self.local.forward(&contexts);
         let all: Vec<usize> = (0..self.neighbours.len()).collect();
         let outputs = self.outputs(&contexts, &all).await;
-        let (gated_loss, gains) = self.router.leave_one_out(&own, &outputs, &next)?;
+        let (gated_loss, gains) = self.gated_head.leave_one_out(&own, &outputs, &next)?;
         let alone_loss = self.local.loss(&contexts, &next)?.to_scalar::<f32>()?;
         let worth = self
             .neighbours

@@ -5,8 +5,8 @@
 //! `agora peer market` command and the demo run this one scenario.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agora_client::{Chain, ChainError, EmbeddedChain, key_account};
@@ -20,76 +20,8 @@ use crate::quality::probe_loss;
 use crate::weights::RowRules;
 use crate::{AxonConfig, Model, Neighbour, PeerKey, Registry, Validator};
 
-/// Random vectors: a peer that serves nothing it learned.
-pub struct Lazy {
-    dim: usize,
-    context: usize,
-    state: Mutex<u64>,
-}
-
-impl Lazy {
-    pub fn new(context: usize, dim: usize, seed: u64) -> Self {
-        Self {
-            dim,
-            context,
-            state: Mutex::new(seed),
-        }
-    }
-}
-
-impl Model for Lazy {
-    fn context(&self) -> usize {
-        self.context
-    }
-    fn dim(&self) -> usize {
-        self.dim
-    }
-    fn forward(&self, inputs: &[Vec<u8>]) -> Vec<Vec<f32>> {
-        let mut state = self.state.lock().expect("not poisoned");
-        inputs
-            .iter()
-            .map(|_| {
-                (0..self.dim)
-                    .map(|_| {
-                        *state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-                        ((*state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-}
-
-/// A good model drowned in noise three times its range.
-pub struct Noisy {
-    inner: LocalModel,
-    noise: Lazy,
-}
-
-impl Noisy {
-    pub fn new(inner: LocalModel, seed: u64) -> Self {
-        let noise = Lazy::new(inner.context(), inner.dim(), seed);
-        Self { inner, noise }
-    }
-}
-
-impl Model for Noisy {
-    fn context(&self) -> usize {
-        self.inner.context()
-    }
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-    fn forward(&self, inputs: &[Vec<u8>]) -> Vec<Vec<f32>> {
-        let clean = self.inner.forward(inputs);
-        let noise = self.noise.forward(inputs);
-        clean
-            .iter()
-            .zip(noise)
-            .map(|(c, n)| c.iter().zip(n).map(|(c, n)| c + 3.0 * n).collect())
-            .collect()
-    }
-}
+mod adversaries;
+pub use adversaries::{Lazy, Noisy};
 
 /// How big a market to run.
 #[derive(Clone, Debug)]
@@ -440,7 +372,7 @@ pub async fn run_market(
         let (contexts, next) = batch(&corpus.held_out, shape.context, 256, 999);
         let own = honest[count - 1].forward(&contexts);
         validators[count - 1]
-            .router()
+            .gated_head()
             .loss_with(&own, &student.forward(&contexts), &next)?
     };
 

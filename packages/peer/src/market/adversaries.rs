@@ -1,0 +1,74 @@
+//! The demo's adversaries: peers that serve nothing they learned.
+
+use std::sync::Mutex;
+
+use rand::Rng;
+use rand::rngs::StdRng;
+
+use crate::Model;
+use crate::local::LocalModel;
+use crate::rng::seeded;
+
+/// Random vectors: a peer that serves nothing it learned.
+pub struct Lazy {
+    dim: usize,
+    context: usize,
+    rng: Mutex<StdRng>,
+}
+
+impl Lazy {
+    pub fn new(context: usize, dim: usize, seed: u64) -> Self {
+        Self {
+            dim,
+            context,
+            rng: Mutex::new(seeded(seed)),
+        }
+    }
+}
+
+impl Model for Lazy {
+    fn context(&self) -> usize {
+        self.context
+    }
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn forward(&self, inputs: &[Vec<u8>]) -> Vec<Vec<f32>> {
+        let mut rng = self.rng.lock().expect("not poisoned");
+        inputs
+            .iter()
+            .map(|_| (0..self.dim).map(|_| rng.gen_range(-1.0..1.0)).collect())
+            .collect()
+    }
+}
+
+/// A good model drowned in noise three times its range.
+pub struct Noisy {
+    inner: LocalModel,
+    noise: Lazy,
+}
+
+impl Noisy {
+    pub fn new(inner: LocalModel, seed: u64) -> Self {
+        let noise = Lazy::new(inner.context(), inner.dim(), seed);
+        Self { inner, noise }
+    }
+}
+
+impl Model for Noisy {
+    fn context(&self) -> usize {
+        self.inner.context()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn forward(&self, inputs: &[Vec<u8>]) -> Vec<Vec<f32>> {
+        let clean = self.inner.forward(inputs);
+        let noise = self.noise.forward(inputs);
+        clean
+            .iter()
+            .zip(noise)
+            .map(|(c, n)| c.iter().zip(n).map(|(c, n)| c + 3.0 * n).collect())
+            .collect()
+    }
+}
