@@ -6,7 +6,7 @@ use cosmwasm_std::{Binary, Deps, DepsMut, Env, MessageInfo, Response, to_json_bi
 
 use crate::ContractError;
 use crate::execute::admin::{CONTRACT_NAME, CONTRACT_VERSION};
-use crate::execute::{admin, commit, epoch, peer, stake};
+use crate::execute::{abort, admin, commit, epoch, peer, stake};
 use crate::msg::{ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg, TEXT};
 use crate::query;
 use crate::state::{CONFIG, Config, GRAPHS, Graph, TOTAL_CLAIMS};
@@ -100,6 +100,7 @@ pub fn execute(
         ExecuteMsg::UpdateParams { graph, params } => {
             admin::update_params(deps, info, graph, params)
         }
+        ExecuteMsg::AbortEpoch { graph } => abort::abort_epoch(deps, info, graph),
         ExecuteMsg::ProposeAdmin { admin } => admin::propose_admin(deps, info, admin),
         ExecuteMsg::AcceptAdmin {} => admin::accept_admin(deps, info),
     }

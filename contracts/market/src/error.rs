@@ -142,6 +142,9 @@ pub enum ContractError {
     #[error("graph {graph} has an epoch in progress ({action} waits until its last page has run)")]
     EpochInProgress { graph: String, action: &'static str },
 
+    #[error("graph {graph} has no epoch in progress")]
+    NoEpochInProgress { graph: String },
+
     #[error("cannot migrate from contract {stored}: this is {expected}")]
     ForeignContract { stored: String, expected: String },
 

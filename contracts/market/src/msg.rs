@@ -107,6 +107,14 @@ pub enum ExecuteMsg {
         /// Every parameter anew; omitted fields take their defaults.
         params: GraphParams,
     },
+    /// Admin: close a paged epoch that cannot finish where it stands
+    /// (docs/SPEC.md §3a): paid uids keep their payouts, the rest get
+    /// nothing this epoch, held rows take effect, the rest of the emission
+    /// stays in the pool.
+    AbortEpoch {
+        /// The graph whose running epoch closes.
+        graph: String,
+    },
     /// Admin: offer the admin role to `admin`, who must accept it.
     ProposeAdmin {
         /// The address offered the role.

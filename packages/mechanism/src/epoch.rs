@@ -134,40 +134,80 @@ impl Bonds {
     /// `Σ_j b_ij x_j` (step 8), as `scale · Σ_j base_ij x_j + (accum /
     /// vote_sum) · Σ_j w_ij x_j`: one multiplication per entry rather than
     /// two, since Decimal multiplication dominates the epoch's Wasm gas.
+    ///
+    /// With `x_j = I_j / Σ_k b_kj` each term `b_ij x_j` is at most `I_j`, but
+    /// the factored partial sums (`w_ij x_j` with a raw `u16` weight, or
+    /// `base_ij x_j` before scaling) are not bounded: a column bonded only
+    /// by dust stake has a huge `x_j`. When one of them overflows, the sum is
+    /// taken term by term instead, where nothing exceeds what the result
+    /// can hold. Both paths give the same value wherever the first one
+    /// fits, so the fast path's results are unchanged.
     pub fn dot(
         &self,
         last_update: u64,
         weights: &[(Uid, u16)],
         registered_at: &[u64],
         x: &[Decimal],
-    ) -> Decimal {
+    ) -> Result<Decimal, MechanismError> {
+        match self.factored_dot(last_update, weights, registered_at, x) {
+            Some(sum) => Ok(sum),
+            None => self.termwise_dot(last_update, weights, registered_at, x),
+        }
+    }
+
+    fn factored_dot(
+        &self,
+        last_update: u64,
+        weights: &[(Uid, u16)],
+        registered_at: &[u64],
+        x: &[Decimal],
+    ) -> Option<Decimal> {
         let registered = |target: Uid| registration(registered_at, target);
         let column = |target: Uid| x.get(usize::from(target)).copied().unwrap_or_default();
         let mut base_sum = Decimal::ZERO;
         for (target, bond) in &self.base {
             if registered(*target) < self.since {
-                base_sum += *bond * column(*target);
+                base_sum = base_sum.checked_add(bond.checked_mul(column(*target))?)?;
             }
         }
         let mut vote_sum = Decimal::ZERO;
         if self.vote_sum > 0 && !self.accum.is_zero() {
             for (target, value) in weights {
                 if registered(*target) < last_update {
-                    vote_sum += Decimal::from(*value) * column(*target);
+                    vote_sum = vote_sum
+                        .checked_add(Decimal::from(*value).checked_mul(column(*target))?)?;
                 }
             }
         }
         let from_base = if self.scale == Decimal::ONE {
             base_sum
         } else {
-            self.scale * base_sum
+            self.scale.checked_mul(base_sum)?
         };
         let from_votes = if vote_sum.is_zero() {
             Decimal::ZERO
         } else {
-            self.accum / Decimal::from(self.vote_sum) * vote_sum
+            (self.accum / Decimal::from(self.vote_sum)).checked_mul(vote_sum)?
         };
-        from_base + from_votes
+        from_base.checked_add(from_votes)
+    }
+
+    /// `Σ_j b_ij x_j` one bond at a time: every product is at most `I_j`.
+    fn termwise_dot(
+        &self,
+        last_update: u64,
+        weights: &[(Uid, u16)],
+        registered_at: &[u64],
+        x: &[Decimal],
+    ) -> Result<Decimal, MechanismError> {
+        let mut sum = Some(Decimal::ZERO);
+        self.for_each_value(last_update, weights, registered_at, |target, bond| {
+            let x_j = x.get(usize::from(target)).copied().unwrap_or_default();
+            sum = sum
+                .and_then(|sum| Some((sum, bond.checked_mul(x_j)?)))
+                .and_then(|(sum, term)| sum.checked_add(term));
+        });
+        sum.ok_or(MechanismError::Overflow("dividends"))
     }
 
     /// `f(j, b_ij)` for every nonzero bond, in uid order: a merge of the
@@ -616,17 +656,19 @@ impl<'p> Epoch<'p> {
             params.emission_per_epoch.min(reward_pool)
         };
         // Step 8 per column: I_j / Σ_k b_kj, so that D_i = Σ_j b_ij · that.
+        // I_j ≤ 1 and a nonzero Σ_k b_kj ≥ 1e-28, so the quotient fits.
         let dividend_per_bond = rank_consensus
             .iter()
             .zip(&columns.bond_total)
             .map(|(rc, bond_total)| {
                 if bond_total.is_zero() || rank_consensus_total.is_zero() {
-                    Decimal::ZERO
+                    Some(Decimal::ZERO)
                 } else {
-                    (*rc / rank_consensus_total) / *bond_total
+                    (*rc / rank_consensus_total).checked_div(*bond_total)
                 }
             })
-            .collect();
+            .collect::<Option<Vec<_>>>()
+            .ok_or(MechanismError::Overflow("dividend per bond"))?;
         // Step 11: L = −Σ_j R_j (C_j − ½).
         let half = dec!(0.5);
         let loss = -columns
@@ -851,12 +893,20 @@ impl Settlement {
             weights,
             &self.registered_at,
             &self.dividend_per_bond,
-        );
+        )?;
         let bond_share = self.params.bond_share;
-        let share = bond_share * dividends + (Decimal::ONE - bond_share) * incentive;
+        let share = bond_share
+            .checked_mul(dividends)
+            .zip((Decimal::ONE - bond_share).checked_mul(incentive))
+            .and_then(|(from_bonds, from_incentive)| from_bonds.checked_add(from_incentive))
+            .ok_or(MechanismError::Overflow("share"))?;
         let left = self.emission - self.emitted;
         let emission = Decimal::from(self.emission);
-        let paid = amount_from_decimal(emission * share).min(left);
+        let paid = emission
+            .checked_mul(share)
+            .map(amount_from_decimal)
+            .ok_or(MechanismError::Overflow("payout"))?
+            .min(left);
         self.emitted += paid;
         self.next_uid += 1;
         Ok(Payout {

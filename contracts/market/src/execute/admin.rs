@@ -10,7 +10,7 @@ use crate::state::{CONFIG, Config, GRAPHS, Graph};
 pub const CONTRACT_NAME: &str = env!("CARGO_PKG_NAME");
 pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-fn ensure_admin(config: &Config, info: &MessageInfo) -> Result<(), ContractError> {
+pub(super) fn ensure_admin(config: &Config, info: &MessageInfo) -> Result<(), ContractError> {
     if info.sender != config.admin {
         return Err(ContractError::Unauthorized);
     }

@@ -476,7 +476,7 @@ fn save_columns(
     Ok(())
 }
 
-fn remove_columns(storage: &mut dyn Storage, graph: &str, peers: u32) {
+pub(super) fn remove_columns(storage: &mut dyn Storage, graph: &str, peers: u32) {
     for index in 0..peers.div_ceil(u32::from(COLUMNS_CHUNK)) {
         EPOCH_COLUMNS.remove(storage, (graph, index as u16));
     }

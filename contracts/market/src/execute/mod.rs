@@ -1,5 +1,6 @@
 //! Execute logic, one module per concern.
 
+pub mod abort;
 pub mod admin;
 pub mod commit;
 pub mod epoch;

@@ -1,6 +1,6 @@
 //! Registration, endpoints and weight rows (docs/SPEC.md §4, §7).
 
-use cosmwasm_std::{Coin, DepsMut, Env, MessageInfo, Order, Response, Storage, Uint128};
+use cosmwasm_std::{Coin, DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage, Uint128};
 use rust_decimal::Decimal;
 
 use agora_mechanism::visible_vote_sum;
@@ -273,7 +273,7 @@ pub(crate) fn apply_row(
             return Err(ContractError::RateLimited { next_allowed });
         }
     }
-    let mut new_row = RowRecord {
+    let new_row = RowRecord {
         last_update: block,
         weights,
         ..RowRecord::default()
@@ -288,33 +288,7 @@ pub(crate) fn apply_row(
             slot.save(deps.storage, &graph_name)?;
         }
     } else {
-        // Rebase the bonds on their current values (docs/SPEC.md §3 step 7 with the
-        // row about to change); the epoch then moves only two scalars.
-        let old = row.unwrap_or_default();
-        let targets = old
-            .weights
-            .iter()
-            .map(|(uid, _)| *uid)
-            .chain(old.base.iter().map(|(uid, _)| *uid))
-            .chain(new_row.weights.iter().map(|(uid, _)| *uid));
-        let registered = load_registry_for(deps.storage, &graph_name, graph.peers, targets)?;
-        let last_epoch_block = graph
-            .run
-            .as_ref()
-            .map_or(graph.last_epoch_block, |run| run.block);
-        let bonds = old.bonds(account).rebase(
-            old.last_update,
-            &old.weights,
-            &registered,
-            last_epoch_block,
-            visible_vote_sum(block, &new_row.weights, &registered),
-        );
-        account.bond_scale = bonds.scale;
-        account.bond_accum = bonds.accum;
-        new_row.set_bonds(bonds);
-        ROWS.save(deps.storage, (&graph_name, own_uid), &new_row.encode())?;
-        account.has_row = true;
-        slot.save(deps.storage, &graph_name)?;
+        install_row(deps.storage, &graph_name, graph, &mut slot, row, new_row)?;
     }
     Ok(Response::new()
         .add_attribute("action", action)
@@ -322,6 +296,46 @@ pub(crate) fn apply_row(
         .add_attribute("uid", own_uid.to_string())
         .add_attribute("entries", entries.to_string())
         .add_attribute("pending", graph.epoch_still_needs(own_uid).to_string()))
+}
+
+/// Makes `new_row` the row of `slot`'s uid now, replacing `old`: the bonds
+/// are rebased on their current values (docs/SPEC.md §3c), so the epoch
+/// then moves only two scalars. Shared by `set_weights` and by an aborted
+/// epoch's pending rows.
+pub(crate) fn install_row(
+    storage: &mut dyn Storage,
+    graph_name: &str,
+    graph: &Graph,
+    slot: &mut AccountSlot,
+    old: Option<RowRecord>,
+    mut new_row: RowRecord,
+) -> StdResult<()> {
+    let account = slot.account();
+    let old = old.unwrap_or_default();
+    let targets = old
+        .weights
+        .iter()
+        .map(|(uid, _)| *uid)
+        .chain(old.base.iter().map(|(uid, _)| *uid))
+        .chain(new_row.weights.iter().map(|(uid, _)| *uid));
+    let registered = load_registry_for(storage, graph_name, graph.peers, targets)?;
+    let last_epoch_block = graph
+        .run
+        .as_ref()
+        .map_or(graph.last_epoch_block, |run| run.block);
+    let bonds = old.bonds(account).rebase(
+        old.last_update,
+        &old.weights,
+        &registered,
+        last_epoch_block,
+        visible_vote_sum(new_row.last_update, &new_row.weights, &registered),
+    );
+    account.bond_scale = bonds.scale;
+    account.bond_accum = bonds.accum;
+    account.has_row = true;
+    new_row.set_bonds(bonds);
+    ROWS.save(storage, (graph_name, slot.uid()), &new_row.encode())?;
+    slot.save(storage, graph_name)
 }
 
 /// Validates a row and sorts it by uid (the mechanism's order).

@@ -161,6 +161,11 @@ impl AccountSlot {
         })
     }
 
+    /// The uid this slot holds.
+    pub fn uid(&self) -> u16 {
+        self.chunk * LEDGER_CHUNK + self.index as u16
+    }
+
     pub fn account(&mut self) -> &mut Account {
         &mut self.accounts[self.index]
     }

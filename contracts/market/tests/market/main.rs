@@ -11,6 +11,7 @@ mod admin;
 mod commit_reveal;
 mod copier;
 mod epoch;
+mod hardening;
 mod paging;
 mod peers;
 mod schema;
