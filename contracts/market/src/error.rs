@@ -66,6 +66,18 @@ pub enum ContractError {
     #[error("amount {0} is too large")]
     AmountTooLarge(String),
 
+    #[error(
+        "the graph holds {held} tokens (bonded and pooled); {amount} more would pass the {limit} its epoch can count"
+    )]
+    TokenLimit {
+        held: Uint128,
+        amount: Uint128,
+        limit: Uint128,
+    },
+
+    #[error("a block height would overflow")]
+    HeightOverflow,
+
     #[error("nothing to claim yet")]
     NothingToClaim,
 

@@ -9,8 +9,15 @@ use crate::decimal::Dec;
 
 use crate::ContractError;
 
-/// Largest graph: uids are `u16`.
-pub const MAX_PEERS_LIMIT: u32 = 1 << 16;
+/// Largest graph: what the gas table shows an epoch page handles within
+/// 10M gas (docs/performance.md); uids are `u16` in any case.
+pub const MAX_PEERS_LIMIT: u32 = 4096;
+/// Longest row: a row and its bonds' base stay far inside the 128 KiB a
+/// chain allows one value (4 bytes an entry, up to 16 a bond).
+pub const MAX_ROW_ENTRIES: u32 = 4096;
+/// Longest unbonding: about 19 years of 6-second blocks, and far from
+/// overflowing a height.
+pub const MAX_UNBONDING_PERIOD: u64 = 100_000_000;
 /// The longest `reveal_period`, in epochs.
 pub const MAX_REVEAL_PERIOD: u64 = 100;
 
@@ -46,13 +53,14 @@ pub struct GraphParams {
     /// The lowest `k` the peg may reach (entries, at least 1); default 1.
     #[serde(default = "defaults::one")]
     pub peg_floor: u32,
-    /// The highest `k` the peg may reach (entries, at least `peg_floor`); default 64.
+    /// The highest `k` the peg may reach (entries, at least `peg_floor`, at most `max_weights_per_row`); default 64.
     #[serde(default = "defaults::peg_ceiling")]
     pub peg_ceiling: u32,
     /// A loss below `−peg_relax` lowers `k`; a positive loss raises it (hysteresis around 0). At least 0; default 0.05.
     #[serde(default = "defaults::peg_relax")]
     pub peg_relax: Dec,
-    /// Most entries one weight row may have: bounds a row's storage and the epoch's gas. In 1..=65536; default 64.
+    /// Most entries one weight row may have: bounds a row's storage and the epoch's gas. In 1..=4096, at least
+    /// `peg_ceiling` and `1 / max_weight_limit`; default 64.
     #[serde(default = "defaults::max_weights_per_row")]
     pub max_weights_per_row: u32,
     /// Largest normalized weight a row may give one peer. In (0, 1]; default 1 (no limit).
@@ -64,7 +72,7 @@ pub struct GraphParams {
     /// Blocks after its last update at which a row stops counting in the epoch; default 5000.
     #[serde(default = "defaults::activity_cutoff")]
     pub activity_cutoff: u64,
-    /// Uids in the graph; when all are taken a registration prunes a peer (docs/SPEC.md §7). In 2..=65536; default 256.
+    /// Uids in the graph; when all are taken a registration prunes a peer (docs/SPEC.md §7). In 2..=4096; default 256.
     #[serde(default = "defaults::max_peers")]
     pub max_peers: u32,
     /// Blocks after registration during which a peer cannot be pruned; default 1000.
@@ -72,7 +80,8 @@ pub struct GraphParams {
     pub immunity_period: u64,
     /// Exact amount (base units of the denom) a registration must attach; it goes to the reward pool. Required (may be 0).
     pub registration_fee: Uint128,
-    /// Blocks between an `unstake` (or a prune) and the height from which `claim` pays it out. Required.
+    /// Blocks between an `unstake` (or a prune) and the height from which `claim` pays it out, at most
+    /// 100,000,000. Required.
     pub unbonding_period: u64,
     /// Weights are committed as a hash and revealed `reveal_period` epochs
     /// later (`commit_weights`, `reveal_weights`) instead of set in the
@@ -193,14 +202,35 @@ impl GraphParams {
         if self.epoch_length == 0 {
             return Err(invalid("epoch_length", "must be at least 1 block"));
         }
-        if self.max_weights_per_row == 0 || self.max_weights_per_row > MAX_PEERS_LIMIT {
-            return Err(invalid("max_weights_per_row", "must be in 1..=65536"));
+        if self.max_weights_per_row == 0 || self.max_weights_per_row > MAX_ROW_ENTRIES {
+            return Err(invalid("max_weights_per_row", "must be in 1..=4096"));
         }
         if self.max_weight_limit.0 <= Decimal::ZERO || self.max_weight_limit.0 > Decimal::ONE {
             return Err(invalid("max_weight_limit", "must be in (0, 1]"));
         }
+        // A full row must be able to respect the limit: n entries of at
+        // most l each sum to 1 only if n · l ≥ 1.
+        if self.max_weight_limit.0 * Decimal::from(self.max_weights_per_row) < Decimal::ONE {
+            return Err(invalid(
+                "max_weight_limit",
+                "times max_weights_per_row must be at least 1, or no row is valid",
+            ));
+        }
+        // k may never ask for more entries than a row may have.
+        if self.peg_ceiling > self.max_weights_per_row {
+            return Err(invalid(
+                "peg_ceiling",
+                "must not exceed max_weights_per_row, or the peg can make every row invalid",
+            ));
+        }
         if self.max_peers < 2 || self.max_peers > MAX_PEERS_LIMIT {
-            return Err(invalid("max_peers", "must be in 2..=65536"));
+            return Err(invalid("max_peers", "must be in 2..=4096"));
+        }
+        if self.unbonding_period > MAX_UNBONDING_PERIOD {
+            return Err(invalid(
+                "unbonding_period",
+                "must be at most 100,000,000 blocks",
+            ));
         }
         if self.reveal_period == 0 || self.reveal_period > MAX_REVEAL_PERIOD {
             return Err(invalid("reveal_period", "must be in 1..=100 epochs"));

@@ -87,7 +87,7 @@ pub fn register(
             .add_attribute("pruned_stake", stake.to_string());
         uid
     };
-    graph.reward_pool += fee;
+    graph.fund(fee)?;
     PEERS.save(
         deps.storage,
         (&graph_name, uid),
@@ -175,7 +175,7 @@ fn prune(
             storage,
             &pruned.address,
             stake,
-            block + graph.params.unbonding_period,
+            graph.release_height(block)?,
         )?;
     }
     UIDS.remove(storage, (graph_name, &pruned.address));

@@ -15,12 +15,12 @@ pub fn stake(
     let amount = must_pay(&info, &denom)?;
     let mut graph = load_graph(deps.storage, &graph_name)?;
     let uid = own_uid(deps.storage, &graph_name, &info.sender)?;
+    graph.bond(amount)?;
     let stake = update_account(deps.storage, &graph_name, uid, |account| {
         account.hold_epoch_stake(&graph, uid);
         account.stake += amount.u128();
         Ok::<_, ContractError>(account.stake)
     })?;
-    graph.total_stake += amount;
     GRAPHS.save(deps.storage, &graph_name, &graph)?;
     Ok(Response::new()
         .add_attribute("action", "stake")
@@ -45,6 +45,7 @@ pub fn unstake(
     }
     let mut graph = load_graph(deps.storage, &graph_name)?;
     let uid = own_uid(deps.storage, &graph_name, &info.sender)?;
+    let release_at = graph.release_height(env.block.height)?;
     update_account(deps.storage, &graph_name, uid, |account| {
         if amount.u128() > account.stake {
             return Err(ContractError::InsufficientStake {
@@ -57,7 +58,6 @@ pub fn unstake(
         Ok(())
     })?;
     graph.total_stake -= amount;
-    let release_at = env.block.height + graph.params.unbonding_period;
     add_claim(deps.storage, &info.sender, amount, release_at)?;
     GRAPHS.save(deps.storage, &graph_name, &graph)?;
     Ok(Response::new()
@@ -122,7 +122,7 @@ pub fn fund_rewards(
     let denom = CONFIG.load(deps.storage)?.denom;
     let amount = must_pay(&info, &denom)?;
     let mut graph = load_graph(deps.storage, &graph_name)?;
-    graph.reward_pool += amount;
+    graph.fund(amount)?;
     GRAPHS.save(deps.storage, &graph_name, &graph)?;
     Ok(Response::new()
         .add_attribute("action", "fund_rewards")

@@ -38,6 +38,7 @@ use cw_storage_plus::{Item, Map};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::ContractError;
 use crate::params::GraphParams;
 
 pub(crate) mod codec;
@@ -56,6 +57,10 @@ pub use results::{
     results_slot,
 };
 pub use rows::{PENDING_ROWS, ROWS, RowRecord, load_pending, load_row};
+
+/// The most tokens one graph may hold, bonded and pooled together: the
+/// epoch computes in decimals whose mantissa holds 96 bits (docs/SPEC.md §5).
+pub const MAX_GRAPH_TOKENS: u128 = (1 << 96) - 1;
 
 /// Uids per `epoch_columns` key (~40 KB; a chain caps a value at 128 KiB).
 pub const COLUMNS_CHUNK: u16 = 1024;
@@ -108,6 +113,45 @@ impl Graph {
             reward_pool: Uint128::zero(),
             run: None,
         }
+    }
+
+    /// Adds `amount` to bonded stake, unless the graph would then hold more
+    /// than [`MAX_GRAPH_TOKENS`].
+    pub fn bond(&mut self, amount: Uint128) -> Result<(), ContractError> {
+        self.check_room(amount)?;
+        self.total_stake += amount;
+        Ok(())
+    }
+
+    /// Adds `amount` to the reward pool, with the same limit as [`Graph::bond`].
+    pub fn fund(&mut self, amount: Uint128) -> Result<(), ContractError> {
+        self.check_room(amount)?;
+        self.reward_pool += amount;
+        Ok(())
+    }
+
+    /// Payouts move tokens from the pool into stake, so bonded + pooled is
+    /// the most the epoch ever counts: kept within what its decimals hold.
+    fn check_room(&self, amount: Uint128) -> Result<(), ContractError> {
+        let held = self
+            .total_stake
+            .u128()
+            .saturating_add(self.reward_pool.u128());
+        match held.checked_add(amount.u128()) {
+            Some(after) if after <= MAX_GRAPH_TOKENS => Ok(()),
+            _ => Err(ContractError::TokenLimit {
+                held: Uint128::new(held),
+                amount,
+                limit: Uint128::new(MAX_GRAPH_TOKENS),
+            }),
+        }
+    }
+
+    /// The height at which tokens unbonded at `height` are released.
+    pub fn release_height(&self, height: u64) -> Result<u64, ContractError> {
+        height
+            .checked_add(self.params.unbonding_period)
+            .ok_or(ContractError::HeightOverflow)
     }
 
     pub fn next_due_block(&self) -> u64 {

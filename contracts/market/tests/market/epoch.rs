@@ -292,25 +292,3 @@ fn a_second_graph_is_independent_of_text() {
         1_000_000
     );
 }
-
-#[test]
-fn stake_beyond_what_a_decimal_holds_fails_the_epoch_without_changing_anything() {
-    let mut suite = SuiteBuilder::new()
-        .with_account("alice", 1u128 << 100)
-        .build();
-    suite.register("alice").unwrap();
-    suite.register("bob").unwrap();
-    suite.stake("alice", 1u128 << 97).unwrap();
-    suite.next_block();
-    suite.set_weights("alice", &[(1, 1)]).unwrap();
-    let due = suite.epoch_state(TEXT).next_due_block;
-    suite.advance_blocks(due - suite.height());
-    suite
-        .epoch(TEXT)
-        .unwrap_err()
-        .is(ContractError::Mechanism(MechanismError::AmountTooLarge {
-            what: "total stake",
-            amount: 1u128 << 97,
-            max: (1u128 << 96) - 1,
-        }));
-}

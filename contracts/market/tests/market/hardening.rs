@@ -4,7 +4,8 @@
 
 use crate::suite::{Refusal, Suite, SuiteBuilder, wasm_attribute};
 use agora_market::ContractError;
-use agora_market::msg::{ExecuteMsg, TEXT};
+use agora_market::msg::{ExecuteMsg, GraphParams, TEXT};
+use cosmwasm_std::Uint128;
 use cw_multi_test::AppResponse;
 use rust_decimal::Decimal;
 
@@ -140,5 +141,69 @@ fn the_admin_aborts_a_paged_epoch_where_it_stands() {
     suite.run_epoch(TEXT);
     for uid in 0..4 {
         assert_eq!(suite.peer(TEXT, uid).results_epoch, Some(2), "uid {uid}");
+    }
+}
+
+#[test]
+fn stake_and_funding_beyond_what_the_epoch_counts_are_refused() {
+    // Before: stake of 2^97 was accepted, and then every epoch failed.
+    let limit = (1u128 << 96) - 1;
+    let mut suite = SuiteBuilder::new()
+        .with_account("alice", 1u128 << 100)
+        .with_account("funder", 1u128 << 100)
+        .build();
+    suite.register("alice").unwrap();
+    suite.register("bob").unwrap();
+    let refusal = |held: u128, amount: u128| ContractError::TokenLimit {
+        held: Uint128::new(held),
+        amount: Uint128::new(amount),
+        limit: Uint128::new(limit),
+    };
+    suite
+        .stake("alice", 1u128 << 97)
+        .unwrap_err()
+        .is(refusal(0, 1u128 << 97));
+    // Bonded and pooled together stay within the limit: payouts move
+    // tokens from the pool into stake.
+    suite.stake("alice", limit - 1_000).unwrap();
+    suite.fund(TEXT, 1_000).unwrap();
+    suite.fund(TEXT, 1).unwrap_err().is(refusal(limit, 1));
+    suite.stake("bob", 1).unwrap_err().is(refusal(limit, 1));
+    // At the limit the epoch still runs and pays.
+    suite.next_block();
+    suite.set_weights("alice", &[(1, 1)]).unwrap();
+    suite.run_epoch(TEXT);
+    assert_eq!(suite.epoch_state(TEXT).last_emitted.u128(), 1_000);
+}
+
+#[test]
+fn parameters_that_would_break_the_graph_are_refused() {
+    let mut suite = SuiteBuilder::new().build();
+    let base = suite.params();
+    let cases: [(&str, fn(&mut GraphParams)); 5] = [
+        // height + unbonding_period would overflow.
+        ("unbonding_period", |p| p.unbonding_period = u64::MAX - 5),
+        // The peg could ask for more entries than a row may hold.
+        ("peg_ceiling", |p| {
+            p.max_weights_per_row = 8;
+            p.peg_ceiling = 9;
+        }),
+        // Eight entries of at most 0.1 cannot sum to 1.
+        ("max_weight_limit", |p| {
+            p.max_weights_per_row = 8;
+            p.peg_ceiling = 8;
+            p.max_weight_limit = Decimal::new(1, 1).into();
+        }),
+        // A row record past the chain's 128 KiB value limit.
+        ("max_weights_per_row", |p| p.max_weights_per_row = 40_000),
+        ("max_peers", |p| p.max_peers = 8_193),
+    ];
+    for (name, break_it) in cases {
+        let mut params = base.clone();
+        break_it(&mut params);
+        suite
+            .update_params(params)
+            .unwrap_err()
+            .mentions(&format!("invalid parameter {name}:"));
     }
 }

@@ -140,6 +140,7 @@ fn rows_must_have_between_k_and_max_weights_per_row_entries() {
         .with_params(|p| {
             p.min_allowed_weights = 2;
             p.max_weights_per_row = 2;
+            p.peg_ceiling = 2;
         })
         .build();
     for name in ["alice", "bob", "carol", "dave"] {
