@@ -1,6 +1,6 @@
 //! Registration, endpoints and weight rows (docs/SPEC.md §4, §7).
 
-use cosmwasm_std::{Coin, DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage, Uint128};
+use cosmwasm_std::{Coin, DepsMut, Env, MessageInfo, Response, StdResult, Storage, Uint128};
 use rust_decimal::Decimal;
 
 use agora_mechanism::visible_vote_sum;
@@ -9,9 +9,10 @@ use super::{load_graph, load_own_peer, own_uid};
 use crate::ContractError;
 use crate::execute::stake::add_claim;
 use crate::state::{
-    AccountSlot, COMMITS, CONFIG, GRAPHS, Graph, PEERS, PENDING_ROWS, Peer, RESULTS, RESULTS_CHUNK,
-    ROWS, Results, RowRecord, UIDS, decode_results, encode_results, load_finished_results,
-    load_pending, load_registry_for, load_row, results_slot, set_registered, update_account,
+    AccountSlot, COMMITS, CONFIG, GRAPHS, Graph, LEDGER_CHUNK, PEERS, PENDING_ROWS, Peer, RESULTS,
+    RESULTS_CHUNK, ROWS, RowRecord, UIDS, decode_results, encode_results, load_finished_results,
+    load_ledger, load_pending, load_registry, load_registry_for, load_row, results_slot,
+    set_registered, update_account,
 };
 
 const MAX_ENDPOINT_LEN: usize = 256;
@@ -111,46 +112,50 @@ pub fn register(
         .add_attribute("fee", fee))
 }
 
-/// The peer with the lowest incentive in the last finished epoch whose
-/// immunity has ended; ties go to the oldest registration, then the lowest
-/// uid.
+/// The peer to prune (docs/SPEC.md §7): among peers whose immunity has
+/// ended, an unstaked one before any staked one, then the one the last
+/// finished epoch paid least, then the oldest registration, then the lowest
+/// uid. A validator earns dividends, not incentive, so ranking by incentive
+/// alone would evict the biggest validators first; what a peer was paid
+/// counts both. Reads only packed chunks: registration heights, ledger and
+/// results, 32 to 64 uids a key.
 fn weakest_prunable(
     storage: &dyn Storage,
     graph_name: &str,
     graph: &Graph,
     block: u64,
 ) -> Result<(u16, Peer), ContractError> {
-    let mut weakest: Option<(u16, Peer, Decimal)> = None;
-    let mut results: Vec<Option<Results>> = Vec::new();
-    for item in PEERS
-        .prefix(graph_name)
-        .range(storage, None, None, Order::Ascending)
-    {
-        let (uid, peer) = item?;
+    let registered = load_registry(storage, graph_name, graph.peers)?;
+    let mut weakest: Option<((bool, u128, u64), u16)> = None;
+    let mut accounts = Vec::new();
+    let mut results = Vec::new();
+    for (uid, registered_at) in registered.into_iter().enumerate() {
+        let uid = uid as u16;
+        if uid % LEDGER_CHUNK == 0 {
+            accounts = load_ledger(storage, graph_name, uid / LEDGER_CHUNK)?;
+        }
         if uid % RESULTS_CHUNK == 0 {
             results = load_finished_results(storage, graph_name, graph, uid / RESULTS_CHUNK)?;
         }
-        if block.saturating_sub(peer.registered_at) < graph.params.immunity_period {
+        if block.saturating_sub(registered_at) < graph.params.immunity_period {
             continue;
         }
-        let incentive = results
+        let staked = accounts
+            .get(usize::from(uid % LEDGER_CHUNK))
+            .is_some_and(|account| account.stake > 0);
+        let paid = results
             .get(usize::from(uid % RESULTS_CHUNK))
             .and_then(Option::as_ref)
-            .map_or(Decimal::ZERO, |results| results.incentive);
-        let weaker = match &weakest {
-            None => true,
-            Some((_, current, current_incentive)) => {
-                (incentive, peer.registered_at) < (*current_incentive, current.registered_at)
-            }
-        };
-        if weaker {
-            weakest = Some((uid, peer, incentive));
+            .map_or(0, |results| results.paid);
+        let key = (staked, paid, registered_at);
+        if weakest.as_ref().is_none_or(|(weakest, _)| key < *weakest) {
+            weakest = Some((key, uid));
         }
     }
-    let weakest = weakest.map(|(uid, peer, _)| (uid, peer));
-    weakest.ok_or_else(|| ContractError::GraphFull {
+    let (_, uid) = weakest.ok_or_else(|| ContractError::GraphFull {
         graph: graph_name.to_string(),
-    })
+    })?;
+    Ok((uid, PEERS.load(storage, (graph_name, uid))?))
 }
 
 /// Frees `uid`: its stake becomes a claim for its owner, its row, bonds

@@ -207,3 +207,52 @@ fn parameters_that_would_break_the_graph_are_refused() {
             .mentions(&format!("invalid parameter {name}:"));
     }
 }
+
+#[test]
+fn pruning_evicts_an_idle_peer_before_a_validator() {
+    // Before: the validator (incentive 0, big dividends, oldest) was pruned
+    // for one registration fee, its stake forced into unbonding.
+    let mut suite = SuiteBuilder::new()
+        .with_params(|p| {
+            p.max_peers = 3;
+            p.immunity_period = 0;
+        })
+        .build();
+    for name in ["alice", "bob", "carol"] {
+        suite.register(name).unwrap();
+    }
+    suite.stake("alice", 1_000_000).unwrap();
+    suite.next_block();
+    suite.set_weights("alice", &[(1, 1)]).unwrap();
+    suite.fund(TEXT, 10_000_000).unwrap();
+    suite.run_epoch(TEXT);
+    let alice = suite.peer(TEXT, 0);
+    assert!(alice.incentive.0.is_zero() && alice.last_paid.u128() > 0);
+
+    // Carol, unstaked and unpaid, goes; alice the validator stays.
+    let response = suite.register("dave").unwrap();
+    assert_eq!(
+        wasm_attribute(&response, "pruned_uid").as_deref(),
+        Some("2")
+    );
+    assert_eq!(suite.uid("dave"), 2);
+    assert_eq!(suite.stake_of(TEXT, 0), 1_000_000 + alice.last_paid.u128());
+
+    // Among the staked, the one paid least goes first: bob (incentive from
+    // alice's row) was paid, dave not, but dave is still unstaked.
+    suite.stake("bob", 10).unwrap();
+    suite.run_epoch(TEXT);
+    let response = suite.register("erin").unwrap();
+    assert_eq!(
+        wasm_attribute(&response, "pruned_uid").as_deref(),
+        Some("2")
+    );
+    suite.stake("erin", 10).unwrap();
+    suite.run_epoch(TEXT);
+    // Now all three are staked: erin, paid nothing, goes before bob.
+    let response = suite.register("frank").unwrap();
+    assert_eq!(
+        wasm_attribute(&response, "pruned_uid").as_deref(),
+        Some("2")
+    );
+}
