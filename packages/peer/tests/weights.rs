@@ -14,6 +14,7 @@ fn graph(peers: u16, k: u32, max_entries: u32, limit: Decimal) -> EmbeddedChain 
         .min_allowed_weights(k)
         .peg_floor(1)
         .max_weights_per_row(max_entries)
+        .peg_ceiling(max_entries)
         .max_weight_limit(limit)
         .build();
     let mut chain = EmbeddedChain::new("uagora", "admin", 10u128.pow(12), params).unwrap();
@@ -43,12 +44,10 @@ proptest! {
         let max_entries = k + extra;
         let limit = Decimal::new(limit, 2);
         let cap = limit.to_string().parse::<f64>().unwrap();
-        // A graph whose cap binds but whose rows are too short to meet it
-        // accepts no row at all: not this function's case.
-        let others = u32::from(peers) - 1;
-        let cap_binds = cap * f64::from(others) >= 1.0;
+        // A graph whose rows are too short to meet its cap is refused by
+        // the contract (max_weight_limit · max_weights_per_row < 1).
         let cap_entries = (1.0 / cap).ceil() as u32;
-        prop_assume!(!cap_binds || cap_entries <= max_entries);
+        prop_assume!(cap_entries <= max_entries);
         let mut chain = graph(peers, k, max_entries, limit);
         let rules = RowRules {
             own_uid: own,

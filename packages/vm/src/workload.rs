@@ -61,7 +61,7 @@ impl Workload {
             return Some(Self::cybernet_512());
         }
         let peers: usize = name.strip_prefix('n')?.parse().ok()?;
-        (2..=65536).contains(&peers).then(|| Self::uniform(peers))
+        (2..=4096).contains(&peers).then(|| Self::uniform(peers))
     }
 
     fn params(&self) -> GraphParams {
@@ -70,6 +70,7 @@ impl Workload {
             .unbonding_period(10)
             .max_peers(self.peers as u32)
             .max_weights_per_row(self.row_len as u32)
+            .peg_ceiling((self.row_len as u32).min(64))
             .epoch_length(EPOCH_LENGTH)
             .build()
     }
