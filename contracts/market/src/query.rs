@@ -301,14 +301,10 @@ pub fn commits(deps: Deps, graph: String, uid: u16) -> Result<CommitsResponse, C
 pub fn claims(deps: Deps, address: String) -> StdResult<ClaimsResponse> {
     let address = deps.api.addr_validate(&address)?;
     let claims = CLAIMS
-        .may_load(deps.storage, &address)?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|claim| ClaimInfo {
-            amount: claim.amount,
-            release_at: claim.release_at,
-        })
-        .collect();
+        .prefix(&address)
+        .range(deps.storage, None, None, Order::Ascending)
+        .map(|item| item.map(|(release_at, amount)| ClaimInfo { amount, release_at }))
+        .collect::<StdResult<_>>()?;
     Ok(ClaimsResponse { claims })
 }
 

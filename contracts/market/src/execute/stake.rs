@@ -1,10 +1,13 @@
 //! Stake, unbonding claims and the reward pool (docs/SPEC.md §5).
 
-use cosmwasm_std::{Addr, BankMsg, Coin, DepsMut, Env, MessageInfo, Response, Storage, Uint128};
+use cosmwasm_std::{
+    Addr, BankMsg, Coin, DepsMut, Env, MessageInfo, Order, Response, StdResult, Storage, Uint128,
+};
+use cw_storage_plus::Bound;
 
 use super::{load_graph, must_pay, own_uid};
 use crate::ContractError;
-use crate::state::{CLAIMS, CONFIG, Claim, GRAPHS, TOTAL_CLAIMS, update_account};
+use crate::state::{CLAIMS, CONFIG, GRAPHS, MAX_CLAIMS, TOTAL_CLAIMS, update_account};
 
 pub fn stake(
     deps: DepsMut,
@@ -68,37 +71,58 @@ pub fn unstake(
         .add_attribute("release_at", release_at.to_string()))
 }
 
+/// Adds `amount` to `owner`'s claims, released at `release_at`: merged
+/// into a claim of the same height, or a new key while the owner has fewer
+/// than [`MAX_CLAIMS`], or else merged into the latest claim, which then
+/// releases at the later of the two heights. Never fails for lack of room,
+/// so neither an unstake nor a prune can be blocked by old claims.
 pub(crate) fn add_claim(
     storage: &mut dyn Storage,
     owner: &Addr,
     amount: Uint128,
     release_at: u64,
 ) -> Result<(), ContractError> {
-    let mut claims = CLAIMS.may_load(storage, owner)?.unwrap_or_default();
-    claims.push(Claim { amount, release_at });
-    CLAIMS.save(storage, owner, &claims)?;
-    TOTAL_CLAIMS.update(storage, |total| -> Result<_, ContractError> {
-        Ok(total + amount)
+    let pending: Vec<(u64, Uint128)> = CLAIMS
+        .prefix(owner)
+        .range(storage, None, None, Order::Ascending)
+        .take(MAX_CLAIMS + 1)
+        .collect::<StdResult<_>>()?;
+    let room = pending.len() < MAX_CLAIMS || pending.iter().any(|(h, _)| *h == release_at);
+    let (height, moved) = match pending.last() {
+        Some(&(latest, held)) if !room && latest < release_at => {
+            // The latest claim moves to the new, later height.
+            CLAIMS.remove(storage, (owner, latest));
+            (release_at, held)
+        }
+        Some(&(latest, _)) if !room => (latest, Uint128::zero()),
+        _ => (release_at, Uint128::zero()),
+    };
+    CLAIMS.update(storage, (owner, height), |held| -> StdResult<_> {
+        Ok(held.unwrap_or_default() + moved + amount)
+    })?;
+    TOTAL_CLAIMS.update(storage, |sum| -> Result<_, ContractError> {
+        Ok(sum + amount)
     })?;
     Ok(())
 }
 
 pub fn claim(deps: DepsMut, env: Env, info: MessageInfo) -> Result<Response, ContractError> {
     cw_utils::nonpayable(&info)?;
-    let claims = CLAIMS
-        .may_load(deps.storage, &info.sender)?
-        .unwrap_or_default();
-    let (ready, waiting): (Vec<Claim>, Vec<Claim>) = claims
-        .into_iter()
-        .partition(|claim| claim.release_at <= env.block.height);
-    let amount: Uint128 = ready.iter().map(|claim| claim.amount).sum();
+    let ready: Vec<(u64, Uint128)> = CLAIMS
+        .prefix(&info.sender)
+        .range(
+            deps.storage,
+            None,
+            Some(Bound::inclusive(env.block.height)),
+            Order::Ascending,
+        )
+        .collect::<StdResult<_>>()?;
+    let amount: Uint128 = ready.iter().map(|(_, amount)| *amount).sum();
     if amount.is_zero() {
         return Err(ContractError::NothingToClaim);
     }
-    if waiting.is_empty() {
-        CLAIMS.remove(deps.storage, &info.sender);
-    } else {
-        CLAIMS.save(deps.storage, &info.sender, &waiting)?;
+    for (height, _) in ready {
+        CLAIMS.remove(deps.storage, (&info.sender, height));
     }
     TOTAL_CLAIMS.update(deps.storage, |total| -> Result<_, ContractError> {
         Ok(total - amount)

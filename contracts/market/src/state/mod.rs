@@ -212,7 +212,12 @@ pub const PEERS: Map<(&str, u16), Peer> = Map::new("peers");
 pub const UIDS: Map<(&str, &Addr), u16> = Map::new("uids");
 pub const EPOCH_COLUMNS: Map<(&str, u16), Binary> = Map::new("epoch_columns");
 pub const COMMITS: Map<(&str, u16), Vec<Commit>> = Map::new("commits");
-pub const CLAIMS: Map<&Addr, Vec<Claim>> = Map::new("claims");
+/// Unbonding tokens: one key per owner and release height, so that no
+/// record grows with the number of unstakes ([`MAX_CLAIMS`] keys an owner).
+pub const CLAIMS: Map<(&Addr, u64), Uint128> = Map::new("unbonding");
+/// Release heights one owner may wait on; past it, a new claim merges into
+/// the latest one (docs/SPEC.md §5).
+pub const MAX_CLAIMS: usize = 32;
 pub const TOTAL_CLAIMS: Item<Uint128> = Item::new("total_claims");
 
 /// A committed row hash (`execute::commit`).
@@ -221,10 +226,4 @@ pub struct Commit {
     pub hash: HexBinary,
     /// Epochs the graph had finished when the commit was made.
     pub epoch: u64,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Claim {
-    pub amount: Uint128,
-    pub release_at: u64,
 }

@@ -256,3 +256,57 @@ fn pruning_evicts_an_idle_peer_before_a_validator() {
         Some("2")
     );
 }
+
+/// The largest value the contract stores, in bytes.
+fn largest_value(suite: &Suite) -> usize {
+    let storage = suite.app.contract_storage(&suite.contract);
+    storage
+        .range(None, None, cosmwasm_std::Order::Ascending)
+        .map(|(_, value)| value.len())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn claims_stay_small_however_many_unstakes_and_never_block_a_prune() {
+    // Before: every unstake rewrote one growing JSON list per address;
+    // ~3,600 of them passed the chain's 128 KiB value limit, and from then
+    // on pruning that peer (and so registering into the full graph) failed.
+    let mut suite = SuiteBuilder::new()
+        .with_params(|p| {
+            p.max_peers = 2;
+            p.immunity_period = 0;
+            p.unbonding_period = 1_000;
+        })
+        .build();
+    suite.register("alice").unwrap();
+    suite.register("bob").unwrap();
+    suite.stake("alice", 1_000).unwrap();
+    suite.stake("bob", 1_000).unwrap();
+    let before = largest_value(&suite);
+    for _ in 0..200 {
+        suite.unstake("bob", 1).unwrap();
+        suite.next_block();
+    }
+    // 200 release heights merged into at most 32 claims, one key each.
+    let claims = suite.claims("bob").claims;
+    assert_eq!(claims.len(), 32);
+    assert_eq!(claims.iter().map(|c| c.amount.u128()).sum::<u128>(), 200);
+    assert_eq!(largest_value(&suite), before, "no record grew");
+
+    // With the rest of his stake unbonding, bob is the unstaked peer a
+    // registration prunes: his claims do not stand in the way.
+    suite.unstake("bob", 800).unwrap();
+    let response = suite.register("carol").unwrap();
+    assert_eq!(
+        wasm_attribute(&response, "pruned_uid").as_deref(),
+        Some("1")
+    );
+    assert_eq!(suite.claims("bob").claims.len(), 32);
+    // Every claim pays out once released, to the token.
+    suite.advance_blocks(1_300);
+    let balance = suite.balance_of("bob");
+    suite.claim("bob").unwrap();
+    assert_eq!(suite.balance_of("bob"), balance + 1_000);
+    assert!(suite.claims("bob").claims.is_empty());
+}

@@ -38,7 +38,9 @@ fn main() -> ExitCode {
     let mut table: Vec<GasRow> = Vec::new();
     for name in &args.workloads {
         let Some(workload) = Workload::by_name(name) else {
-            eprintln!("unknown workload {name:?}: use cybernet-512 or nN with 2 <= N <= 4096 (the largest graph max_peers allows)");
+            eprintln!(
+                "unknown workload {name:?}: use cybernet-512 or nN with 2 <= N <= 4096 (the largest graph max_peers allows)"
+            );
             return ExitCode::from(2);
         };
         let page_rows = args
