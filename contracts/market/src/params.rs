@@ -126,7 +126,7 @@ mod defaults {
         100
     }
     pub fn max_weights_per_row() -> u32 {
-        64
+        spec().max_weights_per_row
     }
     pub fn one_decimal() -> Dec {
         Dec(Decimal::ONE)
@@ -186,6 +186,7 @@ impl GraphParams {
             peg_floor: self.peg_floor,
             peg_ceiling: self.peg_ceiling,
             peg_relax: self.peg_relax.0,
+            max_weights_per_row: self.max_weights_per_row,
         }
     }
 

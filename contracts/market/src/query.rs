@@ -29,23 +29,14 @@ fn page_size(limit: Option<u32>) -> usize {
 /// results. Consensus is `σ(ρ (t − κ))` of the stored trust, with that
 /// epoch's ρ and κ.
 fn info(
-    deps: Deps,
-    graph_name: &str,
     graph: &Graph,
     (uid, peer): (u16, Peer),
     account: &Account,
     results: Option<Results>,
-) -> Result<PeerInfo, ContractError> {
+) -> PeerInfo {
     let (rho, kappa) = graph.last_rho_kappa;
     let trust = results.as_ref().map_or(Decimal::ZERO, |r| r.trust);
-    let last_update = if account.has_pending {
-        load_pending(deps.storage, graph_name, uid)?.map(|row| row.last_update)
-    } else if account.has_row {
-        load_row(deps.storage, graph_name, uid)?.map(|row| row.last_update)
-    } else {
-        None
-    };
-    Ok(PeerInfo {
+    PeerInfo {
         uid,
         address: peer.address,
         endpoint: peer.endpoint,
@@ -67,8 +58,8 @@ fn info(
         last_paid: Uint128::new(results.as_ref().map_or(0, |r| r.paid)),
         results_epoch: results.and(graph.epoch.checked_sub(1)),
         registered_at: peer.registered_at,
-        last_update,
-    })
+        last_update: peer.last_update,
+    }
 }
 
 fn load_peer(deps: Deps, graph: &str, uid: u16) -> Result<(Graph, Peer), ContractError> {
@@ -117,14 +108,7 @@ fn peers_with_accounts(
         let offset = usize::from(uid % LEDGER_CHUNK);
         let account = accounts.get(offset).cloned().unwrap_or_default();
         let results = results.get(offset).cloned().flatten();
-        peers.push(info(
-            deps,
-            graph_name,
-            graph,
-            (uid, peer),
-            &account,
-            results,
-        )?);
+        peers.push(info(graph, (uid, peer), &account, results));
     }
     Ok(peers)
 }
@@ -159,7 +143,7 @@ pub fn peer(deps: Deps, graph: String, uid: u16) -> Result<PeerInfo, ContractErr
     let (state, peer) = load_peer(deps, &graph, uid)?;
     let account = load_account(deps.storage, &graph, uid)?;
     let results = finished_results(deps, &graph, &state, uid)?;
-    info(deps, &graph, &state, (uid, peer), &account, results)
+    Ok(info(&state, (uid, peer), &account, results))
 }
 
 /// One uid's results from the last finished epoch.
@@ -188,7 +172,7 @@ pub fn peer_by_address(
     let (uid, peer) = load_own_peer(deps.storage, &graph, &address)?;
     let account = load_account(deps.storage, &graph, uid)?;
     let results = finished_results(deps, &graph, &state, uid)?;
-    info(deps, &graph, &state, (uid, peer), &account, results)
+    Ok(info(&state, (uid, peer), &account, results))
 }
 
 pub fn metagraph(
@@ -202,16 +186,43 @@ pub fn metagraph(
     Ok(MetagraphResponse { peers })
 }
 
-/// Every peer of the graph is read and sorted: O(peers) per query.
+/// Peers by incentive: the order is taken from the packed results alone
+/// (32 uids a key), and only the peers shown are read in full, so the query
+/// stays within a query's gas at `max_peers`.
 pub fn ranking(
     deps: Deps,
     graph: String,
     limit: Option<u32>,
 ) -> Result<MetagraphResponse, ContractError> {
     let state = load_graph(deps.storage, &graph)?;
-    let mut peers = peers_with_accounts(deps, &graph, &state, None, usize::MAX)?;
-    peers.sort_by(|a, b| b.incentive.cmp(&a.incentive).then(a.uid.cmp(&b.uid)));
-    peers.truncate(page_size(limit));
+    let mut order: Vec<(Decimal, u16, Option<Results>)> = Vec::new();
+    for chunk in 0..state.peers.div_ceil(u32::from(RESULTS_CHUNK)) {
+        let chunk = chunk as u16;
+        let results = load_finished_results(deps.storage, &graph, &state, chunk)?;
+        let first = chunk * RESULTS_CHUNK;
+        let uids = first..(first + RESULTS_CHUNK).min(state.peers as u16);
+        for (offset, uid) in uids.enumerate() {
+            let results = results.get(offset).cloned().flatten();
+            let incentive = results.as_ref().map_or(Decimal::ZERO, |r| r.incentive);
+            order.push((incentive, uid, results));
+        }
+    }
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    order.truncate(page_size(limit));
+    let mut ledger: Option<(u16, Vec<Account>)> = None;
+    let mut peers = Vec::with_capacity(order.len());
+    for (_, uid, results) in order {
+        let chunk = uid / LEDGER_CHUNK;
+        if ledger.as_ref().is_none_or(|(loaded, _)| *loaded != chunk) {
+            ledger = Some((chunk, load_ledger(deps.storage, &graph, chunk)?));
+        }
+        let account = ledger
+            .as_ref()
+            .and_then(|(_, accounts)| accounts.get(usize::from(uid % LEDGER_CHUNK)).cloned())
+            .unwrap_or_default();
+        let peer = PEERS.load(deps.storage, (&graph, uid))?;
+        peers.push(info(&state, (uid, peer), &account, results));
+    }
     Ok(MetagraphResponse { peers })
 }
 

@@ -114,6 +114,11 @@ impl Bonds {
     /// The same bonds with a fresh base, for a row about to be replaced:
     /// called when the owner sends new weights. `last_epoch_block` is the
     /// height of the graph's last epoch, `vote_sum` the new row's visible sum.
+    ///
+    /// The base keeps at most `max_bonds` bonds, the largest (ties: the
+    /// lower uid); the rest are dropped (docs/SPEC.md §3c). Without the
+    /// bound a row that changes targets would hold bonds toward every peer
+    /// it ever voted for, and the epoch would cost O(peers²).
     pub fn rebase(
         &self,
         last_update: u64,
@@ -121,9 +126,16 @@ impl Bonds {
         registered_at: &[u64],
         last_epoch_block: u64,
         vote_sum: u64,
+        max_bonds: usize,
     ) -> Self {
+        let mut base = self.values(last_update, weights, registered_at);
+        if base.len() > max_bonds {
+            base.sort_by(|(i, a), (j, b)| b.cmp(a).then(i.cmp(j)));
+            base.truncate(max_bonds);
+            base.sort_unstable_by_key(|(uid, _)| *uid);
+        }
         Self {
-            base: self.values(last_update, weights, registered_at),
+            base,
             since: last_epoch_block,
             scale: Decimal::ONE,
             accum: Decimal::ZERO,
@@ -737,6 +749,7 @@ pub fn step_bonds(
             registered_at,
             last_epoch_block,
             vote_sum,
+            params.max_weights_per_row as usize,
         )
     };
     if !params.bond_decay.is_zero() {

@@ -45,6 +45,10 @@ pub struct EpochParams {
     /// The loss below `−peg_relax` lowers `k` (hysteresis around 0).
     #[serde(default = "defaults::peg_relax")]
     pub peg_relax: Decimal,
+    /// The most entries a row may have, and so the most bonds its base
+    /// keeps when it is rebased (docs/SPEC.md §3c).
+    #[serde(default = "defaults::max_weights_per_row")]
+    pub max_weights_per_row: u32,
 }
 
 mod defaults {
@@ -72,6 +76,9 @@ mod defaults {
     pub fn peg_relax() -> Decimal {
         dec!(0.05)
     }
+    pub fn max_weights_per_row() -> u32 {
+        64
+    }
 }
 
 impl EpochParams {
@@ -89,6 +96,7 @@ impl EpochParams {
             peg_floor: defaults::one(),
             peg_ceiling: defaults::peg_ceiling(),
             peg_relax: defaults::peg_relax(),
+            max_weights_per_row: defaults::max_weights_per_row(),
         }
     }
 
@@ -116,6 +124,9 @@ impl EpochParams {
         }
         if self.peg_relax < Decimal::ZERO {
             return invalid("peg_relax", "must not be negative");
+        }
+        if self.max_weights_per_row == 0 {
+            return invalid("max_weights_per_row", "must be at least 1");
         }
         if self.peg_floor == 0 {
             return invalid("peg_floor", "must be at least 1");

@@ -1,6 +1,7 @@
 //! The factored bonds (`Bonds`) against docs/SPEC.md §3 step 7 as written: a
 //! step-by-step recurrence on plain bond rows, over epochs in which rows
-//! change and uids are recycled.
+//! change and uids are recycled; and the bound of §3c, that a rebased row
+//! keeps at most `max_weights_per_row` bonds.
 
 use std::collections::BTreeMap;
 
@@ -27,8 +28,19 @@ fn event(peers: usize) -> impl Strategy<Value = Event> {
     ]
 }
 
+/// docs/SPEC.md §3c's bound on a plain bond row: its `max` largest bonds
+/// (ties: the lower uid).
+fn keep_largest(row: &mut BTreeMap<Uid, Decimal>, max: usize) {
+    if row.len() > max {
+        let mut bonds: Vec<(Uid, Decimal)> = row.iter().map(|(j, b)| (*j, *b)).collect();
+        bonds.sort_by(|(i, a), (j, b)| b.cmp(a).then(i.cmp(j)));
+        *row = bonds.into_iter().take(max).collect();
+    }
+}
+
 /// docs/SPEC.md §3 step 7 verbatim: zero bonds toward peers registered since the
-/// previous epoch, then `b ← (1 − d) b + ŵ s`.
+/// previous epoch, then `b ← (1 − d) b + ŵ s`; with §3c's bound where the
+/// row's base is taken anew (a target was recycled since the last one).
 fn reference_step(
     bonds: &mut [BTreeMap<Uid, Decimal>],
     peers: &[PeerState],
@@ -44,10 +56,13 @@ fn reference_step(
     for (uid, peer) in peers.iter().enumerate() {
         let row = &mut bonds[uid];
         row.retain(|j, _| registered[usize::from(*j)] < last_epoch_block);
+        let sum = visible_vote_sum(peer.last_update, &peer.weights, &registered);
+        if sum != peer.bonds.vote_sum {
+            keep_largest(row, params.max_weights_per_row as usize);
+        }
         for bond in row.values_mut() {
             *bond *= Decimal::ONE - params.bond_decay;
         }
-        let sum = visible_vote_sum(peer.last_update, &peer.weights, &registered);
         let fresh = block - peer.last_update <= params.activity_cutoff;
         if sum == 0 || !fresh || peer.stake == 0 {
             continue;
@@ -69,12 +84,14 @@ proptest! {
     fn factored_bonds_follow_the_recurrence(
         n in 3usize..7,
         decay in prop_oneof![Just(dec!(0)), Just(dec!(0.1)), Just(dec!(0.5))],
+        max_bonds in prop_oneof![Just(2u32), Just(3), Just(64)],
         stakes in prop::collection::vec(1u128..1_000_000, 7),
         rounds in prop::collection::vec(prop::collection::vec(event(7), 0..3), 1..8),
     ) {
         let mut params = EpochParams::with_emission(1_000_000);
         params.bond_decay = decay;
         params.activity_cutoff = 3 * EPOCH_LENGTH;
+        params.max_weights_per_row = max_bonds;
         let mut peers: Vec<PeerState> = (0..n)
             .map(|uid| PeerState { stake: stakes[uid], ..PeerState::default() })
             .collect();
@@ -103,7 +120,13 @@ proptest! {
                             &registered,
                             last_epoch_block,
                             visible_vote_sum(now, &weights, &registered),
+                            max_bonds as usize,
                         );
+                        prop_assert!(peer.bonds.base.len() <= max_bonds as usize);
+                        // The rebase sees the bonds as they stand: none
+                        // toward a peer recycled since the last epoch.
+                        reference[uid].retain(|j, _| registered[usize::from(*j)] < last_epoch_block);
+                        keep_largest(&mut reference[uid], max_bonds as usize);
                         peer.weights = weights;
                         peer.last_update = now;
                     }
@@ -141,6 +164,9 @@ proptest! {
                 }
             }
             for (peer, (bonds, stake)) in peers.iter_mut().zip(out.bond_state.into_iter().zip(out.stake_after)) {
+                // §3c: a base never holds more than the bound, so a row's
+                // bonds never outnumber its entries plus the bound.
+                prop_assert!(bonds.base.len() <= max_bonds as usize);
                 peer.bonds = bonds;
                 peer.stake = stake;
             }

@@ -2,7 +2,7 @@
 //! messages into the artifact.
 
 use agora_market::msg::{
-    ExecuteMsg, GraphParams, InstantiateMsg, MetagraphResponse, QueryMsg, TEXT,
+    ExecuteMsg, GraphParams, InstantiateMsg, MetagraphResponse, PeerInfo, QueryMsg, TEXT,
 };
 use cosmwasm_std::coins;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -314,5 +314,16 @@ pub fn measure(
         limit: None,
     })?;
     rows.push(GasRow::new(workload, "metagraph query page", gas));
+    let (_, gas): (MetagraphResponse, Gas) = market.query_with_gas(&QueryMsg::Ranking {
+        graph: TEXT.into(),
+        limit: None,
+    })?;
+    rows.push(GasRow::new(workload, "ranking query (top 30)", gas));
+    // The peer whose row and bonds are the largest: uid 0 sent a row.
+    let (_, gas): (PeerInfo, Gas) = market.query_with_gas(&QueryMsg::Peer {
+        graph: TEXT.into(),
+        uid: 0,
+    })?;
+    rows.push(GasRow::new(workload, "peer query", gas));
     Ok(rows)
 }

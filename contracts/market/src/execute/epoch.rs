@@ -253,6 +253,7 @@ impl PageRun<'_> {
             &self.registered,
             epoch_block,
             visible_vote_sum(pending.last_update, &pending.weights, &self.registered),
+            self.params.max_weights_per_row as usize,
         );
         PENDING_ROWS.remove(storage, (self.graph_name, uid));
         Ok((rebased, pending))

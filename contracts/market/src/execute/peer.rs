@@ -1,6 +1,8 @@
 //! Registration, endpoints and weight rows (docs/SPEC.md §4, §7).
 
-use cosmwasm_std::{Coin, DepsMut, Env, MessageInfo, Response, StdResult, Storage, Uint128};
+use cosmwasm_std::{
+    Coin, DepsMut, Env, MessageInfo, Response, StdError, StdResult, Storage, Uint128,
+};
 use rust_decimal::Decimal;
 
 use agora_mechanism::visible_vote_sum;
@@ -96,6 +98,7 @@ pub fn register(
             address: info.sender.clone(),
             endpoint: endpoint.clone(),
             registered_at: block,
+            last_update: None,
         },
     )?;
     // No account is written: a missing one is empty, and `prune` reset
@@ -284,6 +287,15 @@ pub(crate) fn apply_row(
         ..RowRecord::default()
     };
     let entries = new_row.weights.len();
+    PEERS.update(
+        deps.storage,
+        (&graph_name, own_uid),
+        |peer| -> StdResult<_> {
+            let mut peer = peer.ok_or_else(|| StdError::msg("registered peer without a record"))?;
+            peer.last_update = Some(block);
+            Ok(peer)
+        },
+    )?;
     if graph.epoch_still_needs(own_uid) {
         // The running epoch still reads the old row: this one waits until
         // the epoch pays this uid (`execute::epoch`).
@@ -334,6 +346,7 @@ pub(crate) fn install_row(
         &registered,
         last_epoch_block,
         visible_vote_sum(new_row.last_update, &new_row.weights, &registered),
+        graph.params.max_weights_per_row as usize,
     );
     account.bond_scale = bonds.scale;
     account.bond_accum = bonds.accum;

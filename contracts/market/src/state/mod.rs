@@ -204,6 +204,10 @@ pub struct Peer {
     pub address: Addr,
     pub endpoint: String,
     pub registered_at: u64,
+    /// Block of the peer's last row (sent, revealed, or held for a running
+    /// epoch): queries show it without reading the row.
+    #[serde(default)]
+    pub last_update: Option<u64>,
 }
 
 pub const CONFIG: Item<Config> = Item::new("config");

@@ -310,3 +310,42 @@ fn claims_stay_small_however_many_unstakes_and_never_block_a_prune() {
     assert_eq!(suite.balance_of("bob"), balance + 1_000);
     assert!(suite.claims("bob").claims.is_empty());
 }
+
+#[test]
+fn a_row_that_keeps_changing_targets_holds_a_bounded_set_of_bonds() {
+    // Before: with bond_decay 0, a row of 2 entries kept a bond toward
+    // every peer it had ever voted for, so the epoch grew as peers² and a
+    // record could pass the chain's value limit.
+    let mut suite = SuiteBuilder::new()
+        .with_params(|p| {
+            p.max_weights_per_row = 2;
+            p.peg_ceiling = 2;
+            p.max_peers = 12;
+            p.epoch_length = 1;
+        })
+        .build();
+    let names = [
+        "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
+        "mallory", "oscar",
+    ];
+    for name in names {
+        suite.register(name).unwrap();
+    }
+    suite.stake("alice", 1_000).unwrap();
+    suite.fund(TEXT, 10_000_000).unwrap();
+    suite.next_block();
+    for round in 0..30u16 {
+        let first = 1 + round % 11;
+        let second = 1 + (round + 5) % 11;
+        suite
+            .set_weights("alice", &[(first, 1), (second, 2)])
+            .unwrap();
+        suite.run_epoch(TEXT);
+        // A base of at most 2 bonds beside a row of 2 entries.
+        assert!(suite.bonds(TEXT, 0).bonds.len() <= 4, "round {round}");
+    }
+    // The row record holds 2 entries and at most 2 base bonds: ~70 bytes.
+    let key = agora_market::state::ROWS.key((TEXT, 0));
+    let record = suite.app.contract_storage(&suite.contract).get(&key);
+    assert!(record.unwrap().len() < 100);
+}
