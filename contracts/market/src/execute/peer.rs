@@ -134,10 +134,10 @@ fn weakest_prunable(
     let mut results = Vec::new();
     for (uid, registered_at) in registered.into_iter().enumerate() {
         let uid = uid as u16;
-        if uid % LEDGER_CHUNK == 0 {
+        if uid.is_multiple_of(LEDGER_CHUNK) {
             accounts = load_ledger(storage, graph_name, uid / LEDGER_CHUNK)?;
         }
-        if uid % RESULTS_CHUNK == 0 {
+        if uid.is_multiple_of(RESULTS_CHUNK) {
             results = load_finished_results(storage, graph_name, graph, uid / RESULTS_CHUNK)?;
         }
         if block.saturating_sub(registered_at) < graph.params.immunity_period {
