@@ -4,7 +4,6 @@
 use crate::suite::{Suite, SuiteBuilder};
 use agora_market::ContractError;
 use agora_market::msg::{ExecuteMsg, GraphParams, TEXT};
-use agora_mechanism::MechanismError;
 use agora_mechanism::scenario::Scenario;
 
 const NAMES: [&str; 10] = [

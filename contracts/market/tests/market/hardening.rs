@@ -180,7 +180,8 @@ fn stake_and_funding_beyond_what_the_epoch_counts_are_refused() {
 fn parameters_that_would_break_the_graph_are_refused() {
     let mut suite = SuiteBuilder::new().build();
     let base = suite.params();
-    let cases: [(&str, fn(&mut GraphParams)); 5] = [
+    type Breaks = fn(&mut GraphParams);
+    let cases: [(&str, Breaks); 5] = [
         // height + unbonding_period would overflow.
         ("unbonding_period", |p| p.unbonding_period = u64::MAX - 5),
         // The peg could ask for more entries than a row may hold.
