@@ -29,7 +29,7 @@ pub enum ExecuteMsg {
         /// The graph (modality) to join, e.g. `TEXT`.
         graph: String,
         /// Where the peer's axon answers, e.g. `http://203.0.113.7:8091`:
-        /// 1 to 256 bytes, no whitespace or control characters.
+        /// 1 to 256 bytes of printable ASCII, no spaces.
         endpoint: String,
     },
     /// Change the sender's endpoint.

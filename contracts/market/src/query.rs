@@ -4,6 +4,7 @@ use cosmwasm_std::{Deps, Order, StdResult, Uint128};
 use cw_storage_plus::Bound;
 
 use crate::ContractError;
+use crate::execute::commit::{expired, reveal_at};
 use crate::execute::{load_graph, load_own_peer};
 use crate::msg::{
     BondsResponse, ClaimInfo, ClaimsResponse, CommitInfo, CommitsResponse, ConfigResponse,
@@ -296,14 +297,11 @@ pub fn commits(deps: Deps, graph: String, uid: u16) -> Result<CommitsResponse, C
         .may_load(deps.storage, (&graph, uid))?
         .unwrap_or_default()
         .into_iter()
-        .map(|commit| {
-            let reveal_at_epoch = commit.epoch + state.params.reveal_period;
-            CommitInfo {
-                hash: commit.hash,
-                committed_at_epoch: commit.epoch,
-                reveal_at_epoch,
-                expired: state.epoch > reveal_at_epoch,
-            }
+        .map(|commit| CommitInfo {
+            reveal_at_epoch: reveal_at(&state, &commit),
+            expired: expired(&state, &commit),
+            hash: commit.hash,
+            committed_at_epoch: commit.epoch,
         })
         .collect();
     Ok(CommitsResponse { uid, commits })

@@ -51,12 +51,15 @@ pub fn commit_hash(uid: u16, weights: &[(u16, u16)], salt: &[u8]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// The first epoch count at which `commit` may be revealed.
-fn reveal_at(graph: &Graph, commit: &Commit) -> u64 {
-    commit.epoch + graph.params.reveal_period
+/// The epoch count at which `commit` may be revealed: fixed when it was
+/// made (older records fall back to the graph's `reveal_period`).
+pub(crate) fn reveal_at(graph: &Graph, commit: &Commit) -> u64 {
+    commit
+        .reveal_at
+        .unwrap_or_else(|| commit.epoch.saturating_add(graph.params.reveal_period))
 }
 
-fn expired(graph: &Graph, commit: &Commit) -> bool {
+pub(crate) fn expired(graph: &Graph, commit: &Commit) -> bool {
     graph.epoch > reveal_at(graph, commit)
 }
 
@@ -100,6 +103,7 @@ pub fn commit_weights(
     let commit = Commit {
         hash: hash.clone(),
         epoch: graph.epoch,
+        reveal_at: Some(graph.epoch.saturating_add(graph.params.reveal_period)),
     };
     let reveal_at_epoch = reveal_at(&graph, &commit);
     commits.push(commit);
@@ -122,16 +126,18 @@ pub fn reveal_weights(
 ) -> Result<Response, ContractError> {
     cw_utils::nonpayable(&info)?;
     let graph = load_graph(deps.storage, &graph_name)?;
-    require_commit_reveal(&graph, &graph_name)?;
     let uid = own_uid(deps.storage, &graph_name, &info.sender)?;
-    if !(MIN_SALT..=MAX_SALT).contains(&salt.len()) {
-        return Err(ContractError::InvalidSalt { len: salt.len() });
-    }
     let mut commits = COMMITS
         .may_load(deps.storage, (&graph_name, uid))?
         .unwrap_or_default();
+    // Commits made before commit-reveal was turned off stay revealable in
+    // their windows: turning it off strands nothing.
     if commits.is_empty() {
+        require_commit_reveal(&graph, &graph_name)?;
         return Err(ContractError::NoCommit { uid });
+    }
+    if !(MIN_SALT..=MAX_SALT).contains(&salt.len()) {
+        return Err(ContractError::InvalidSalt { len: salt.len() });
     }
     let hash = HexBinary::from(commit_hash(uid, &weights, salt.as_slice()));
     let index = commits

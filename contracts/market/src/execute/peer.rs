@@ -24,11 +24,11 @@ fn validate_endpoint(endpoint: &str) -> Result<(), ContractError> {
         "must not be empty"
     } else if endpoint.len() > MAX_ENDPOINT_LEN {
         "must be at most 256 bytes"
-    } else if endpoint
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control())
-    {
-        "must not contain whitespace or control characters"
+    } else if !endpoint.bytes().all(|b| b.is_ascii_graphic()) {
+        // A URI is ASCII (RFC 3986; other characters are percent-encoded):
+        // no whitespace, control or bidirectional-override characters can
+        // make one endpoint display as another.
+        "must be printable ASCII without spaces (percent-encode anything else)"
     } else {
         return Ok(());
     };

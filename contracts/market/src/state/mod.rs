@@ -230,4 +230,9 @@ pub struct Commit {
     pub hash: HexBinary,
     /// Epochs the graph had finished when the commit was made.
     pub epoch: u64,
+    /// The epoch count at which it may be revealed, fixed when it was made
+    /// (`epoch + reveal_period` then): a later change of `reveal_period`
+    /// does not move it.
+    #[serde(default)]
+    pub reveal_at: Option<u64>,
 }

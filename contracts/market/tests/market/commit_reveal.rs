@@ -213,3 +213,35 @@ fn graphs_without_commit_reveal_refuse_commits() {
         });
     suite.set_weights("alice", &[(1, 1)]).unwrap();
 }
+
+#[test]
+fn changing_the_mode_or_the_period_neither_strands_nor_moves_a_commit() {
+    let mut suite = graph();
+    suite.commit("alice", ROW, SALT).unwrap();
+    // A longer reveal_period applies to new commits only: alice's stays
+    // due at epoch 2.
+    let mut params = suite.params();
+    params.reveal_period = 5;
+    suite.update_params(params.clone()).unwrap();
+    assert_eq!(suite.commits(0).commits[0].reveal_at_epoch, 2);
+    suite.commit("bob", &[(0, 1), (2, 1)], SALT).unwrap();
+    assert_eq!(suite.commits(1).commits[0].reveal_at_epoch, 5);
+
+    // Commit-reveal off: set_weights is open again, and the commits made
+    // before stay revealable in their windows.
+    params.commit_reveal = false;
+    suite.update_params(params).unwrap();
+    suite.set_weights("carol", &[(0, 1), (1, 1)]).unwrap();
+    suite.run_epoch(TEXT);
+    suite.run_epoch(TEXT);
+    suite.reveal("alice", ROW, SALT).unwrap();
+    assert_eq!(suite.weights(TEXT, 0).weights, ROW.to_vec());
+    assert!(suite.commits(0).commits.is_empty());
+    // With no commit left, a reveal on a graph without commit-reveal says so.
+    suite
+        .reveal("alice", ROW, SALT)
+        .unwrap_err()
+        .is(ContractError::CommitRevealOff {
+            graph: TEXT.to_string(),
+        });
+}

@@ -53,7 +53,16 @@ fn peers_register_in_order_and_pay_the_fee_into_the_pool() {
 #[test]
 fn endpoints_are_validated_and_can_be_changed() {
     let mut suite = SuiteBuilder::new().build();
-    for endpoint in ["", "http://a b", &"x".repeat(257)] {
+    // Empty, a space, too long, a control character, and a right-to-left
+    // override that would display "http://evil.com/moc.knab" backwards.
+    let invalid = [
+        "",
+        "http://a b",
+        &"x".repeat(257),
+        "http://a\u{7}b",
+        "http://evil.com/\u{202e}bank.com",
+    ];
+    for endpoint in invalid {
         let error = suite
             .execute(
                 "alice",
