@@ -7,8 +7,8 @@
 use cosmwasm_std::{DepsMut, MessageInfo, Order, Response, StdResult, Storage};
 
 use super::admin::ensure_admin;
-use super::epoch::remove_columns;
 use super::load_graph;
+use super::page::ColumnStore;
 use super::peer::install_row;
 use crate::ContractError;
 use crate::state::{
@@ -35,7 +35,7 @@ pub fn abort_epoch(
     };
     let installed = install_pending_rows(storage, &graph_name, &graph)?;
     clear_unpaid_results(storage, &graph_name, &graph, paid)?;
-    remove_columns(storage, &graph_name, run.peers);
+    ColumnStore::new(&graph_name, run.peers).remove_all(storage);
 
     graph.run = None;
     graph.last_emitted = run.emitted;

@@ -25,18 +25,17 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 use agora_mechanism::{
-    Bonds, Columns, Decimal, Epoch, EpochParams, MechanismError, Settlement, step_bonds,
-    visible_vote_sum,
+    Bonds, Epoch, EpochParams, MechanismError, Settlement, step_bonds, visible_vote_sum,
 };
-use cosmwasm_std::{Binary, DepsMut, Env, Response, StdError, StdResult, Storage, Uint128};
+use cosmwasm_std::{DepsMut, Env, Response, StdError, StdResult, Storage, Uint128};
 
 use super::load_graph;
+use super::page::{ColumnStore, registry_for, targets_of};
 use crate::ContractError;
-use crate::state::codec::{Reader, Writer};
 use crate::state::{
-    Account, COLUMNS_CHUNK, EPOCH_COLUMNS, EpochRun, GRAPHS, Graph, LEDGER_CHUNK, PENDING_ROWS,
-    Phase, RESULTS, RESULTS_CHUNK, ROWS, Results, RowRecord, decode_results, encode_results,
-    load_ledger, load_pending, load_registry, load_row, results_slot, save_ledger,
+    Account, EpochRun, GRAPHS, Graph, LEDGER_CHUNK, PENDING_ROWS, Phase, RESULTS, RESULTS_CHUNK,
+    ROWS, Results, RowRecord, decode_results, encode_results, load_ledger, load_pending, load_row,
+    results_slot, save_ledger,
 };
 
 /// Anyone may start a graph's epoch once `epoch_length` blocks have passed
@@ -87,7 +86,7 @@ pub fn epoch(
         ledger: Ledger::default(),
         results: ResultsSlot::default(),
         rows: BTreeMap::new(),
-        registered: load_registry(storage, &graph_name, run.peers)?,
+        columns: ColumnStore::new(&graph_name, run.peers),
     };
     let first_uid = run.next_uid;
     let first_phase = run.phase;
@@ -102,9 +101,8 @@ pub fn epoch(
         // Settled here, but the rest of this page cannot pay everyone:
         // store the settlement and stop, so that no page both settles and
         // pays and every page stays bounded by its rows.
-        Some(settlement) if page_run.budget < run.peers => save_columns(
+        Some(settlement) if page_run.budget < run.peers => page_run.columns.save_all(
             storage,
-            &graph_name,
             &settlement.rank,
             &settlement.trust_stake,
             &settlement.dividend_per_bond,
@@ -135,7 +133,7 @@ pub fn epoch(
         .add_attribute("finished", finished.to_string());
     if finished {
         if run.pages > 1 {
-            remove_columns(storage, &graph_name, run.peers);
+            page_run.columns.remove_all(storage);
         }
         let emission = run.emission;
         graph.k = run.k_after;
@@ -166,7 +164,8 @@ struct PageRun<'a> {
     results: ResultsSlot,
     /// Rows read by this page's absorb pass, reused by its pay pass.
     rows: BTreeMap<u16, RowRecord>,
-    registered: Vec<u64>,
+    /// The running epoch's column sums, by the chunks this page touches.
+    columns: ColumnStore,
 }
 
 impl PageRun<'_> {
@@ -176,53 +175,55 @@ impl PageRun<'_> {
         graph: &Graph,
         run: &mut EpochRun,
     ) -> Result<Option<Settlement>, ContractError> {
-        let columns = if run.next_uid == 0 {
-            Columns::new(run.peers as usize)
+        let mut columns = if run.next_uid == 0 {
+            self.columns.start()
         } else {
-            let (rank, trust_stake, bond_total) =
-                load_columns(storage, self.graph_name, run.peers)?;
-            Columns {
-                rank,
-                trust_stake,
-                bond_total,
-            }
+            self.columns.resume()
         };
+        // This page's rows first: their targets are the only columns and
+        // registration heights it reads.
+        let end = run.next_uid.saturating_add(self.budget).min(run.peers);
+        let mut page = Vec::new();
+        for uid in run.next_uid..end {
+            let uid = uid as u16;
+            let account = self.ledger.get(storage, self.graph_name, uid)?.clone();
+            if account.has_row {
+                let row = must_load_row(storage, self.graph_name, uid)?;
+                page.push((uid, account, row));
+            }
+        }
+        let targets = targets_of(std::iter::empty(), page.iter().map(|(_, _, row)| row));
+        let registered = registry_for(storage, self.graph_name, run.peers, &targets)?;
+        self.columns
+            .ensure(storage, &mut columns, targets.iter().copied())?;
+        self.columns.touch(targets);
         let mut pass = Epoch::resume(
             self.params,
             run.block,
             graph.last_epoch_block,
             run.total_stake.u128(),
-            self.registered.clone(),
+            registered,
             columns,
             run.next_uid as usize,
         )?;
-        while run.next_uid < run.peers && self.budget > 0 {
-            let uid = run.next_uid as u16;
-            let account = self.ledger.get(storage, self.graph_name, uid)?.clone();
-            if account.has_row {
-                let row = must_load_row(storage, self.graph_name, uid)?;
-                pass.absorb_row(
-                    uid,
-                    account.stake_in_epoch(graph.epoch),
-                    row.last_update,
-                    &row.weights,
-                    &row.bonds(&account),
-                )?;
-                self.rows.insert(uid, row);
-            }
-            run.next_uid += 1;
-            self.budget -= 1;
-        }
-        if run.next_uid < run.peers {
-            save_columns(
-                storage,
-                self.graph_name,
-                &pass.columns.rank,
-                &pass.columns.trust_stake,
-                &pass.columns.bond_total,
+        for (uid, account, row) in page {
+            pass.absorb_row(
+                uid,
+                account.stake_in_epoch(graph.epoch),
+                row.last_update,
+                &row.weights,
+                &row.bonds(&account),
             )?;
+            self.rows.insert(uid, row);
+        }
+        self.budget -= end - run.next_uid;
+        run.next_uid = end;
+        if run.next_uid < run.peers {
+            self.columns.save_dirty(storage, &pass.columns)?;
             return Ok(None);
         }
+        // Settling reads every column.
+        self.columns.ensure_all(storage, &mut pass.columns)?;
         let settlement = pass.settle(graph.reward_pool.u128(), graph.k)?;
         run.phase = Phase::Pay;
         run.next_uid = 0;
@@ -238,25 +239,23 @@ impl PageRun<'_> {
     fn take_pending(
         &self,
         storage: &mut dyn Storage,
-        uid: u16,
+        (uid, pending): (u16, RowRecord),
         epoch_block: u64,
-        bonds: Bonds,
-        old: Option<&RowRecord>,
-    ) -> StdResult<(Bonds, RowRecord)> {
-        let pending = load_pending(storage, self.graph_name, uid)?
-            .ok_or_else(|| StdError::msg("pending row flagged but missing"))?;
+        registered: &[u64],
+        (bonds, old): (Bonds, Option<&RowRecord>),
+    ) -> (Bonds, RowRecord) {
         let (last_update, weights) =
             old.map_or((0, &[][..]), |row| (row.last_update, &row.weights[..]));
         let rebased = bonds.rebase(
             last_update,
             weights,
-            &self.registered,
+            registered,
             epoch_block,
-            visible_vote_sum(pending.last_update, &pending.weights, &self.registered),
+            visible_vote_sum(pending.last_update, &pending.weights, registered),
             self.params.max_weights_per_row as usize,
         );
         PENDING_ROWS.remove(storage, (self.graph_name, uid));
-        Ok((rebased, pending))
+        (rebased, pending)
     }
 
     /// Pays uids from the cursor on; returns what this page paid. A
@@ -269,18 +268,47 @@ impl PageRun<'_> {
         run: &mut EpochRun,
         settled: Option<Settlement>,
     ) -> Result<Uint128, ContractError> {
+        // This page's uids, their rows and held rows: their own columns and
+        // their targets' are the only ones it reads.
+        let end = run.next_uid.saturating_add(self.budget).min(run.peers);
+        let mut page = Vec::new();
+        for uid in run.next_uid..end {
+            let uid = uid as u16;
+            let account = self.ledger.get(storage, self.graph_name, uid)?.clone();
+            let row = match (account.has_row, self.rows.remove(&uid)) {
+                (false, _) => None,
+                (true, Some(row)) => Some(row),
+                (true, None) => Some(must_load_row(storage, self.graph_name, uid)?),
+            };
+            let pending = if account.has_pending {
+                Some(
+                    load_pending(storage, self.graph_name, uid)?
+                        .ok_or_else(|| StdError::msg("pending row flagged but missing"))?,
+                )
+            } else {
+                None
+            };
+            page.push((uid, account, row, pending));
+        }
+        let targets = targets_of(
+            page.iter().map(|(uid, ..)| *uid),
+            page.iter()
+                .flat_map(|(_, _, row, pending)| row.iter().chain(pending.iter())),
+        );
+        let registered = registry_for(storage, self.graph_name, run.peers, &targets)?;
         let mut settlement = match settled {
             Some(settlement) => settlement,
             None => {
-                let (rank, trust_stake, dividend_per_bond) =
-                    load_columns(storage, self.graph_name, run.peers)?;
+                let mut columns = self.columns.resume();
+                self.columns
+                    .ensure(storage, &mut columns, targets.iter().copied())?;
                 Settlement {
                     params: self.params.clone(),
-                    registered_at: self.registered.clone(),
+                    registered_at: vec![u64::MAX; run.peers as usize],
                     total_stake: run.total_stake.u128(),
-                    rank,
-                    trust_stake,
-                    dividend_per_bond,
+                    rank: columns.rank,
+                    trust_stake: columns.trust_stake,
+                    dividend_per_bond: columns.bond_total,
                     consensus: Vec::new(),
                     rank_consensus_total: run.rank_consensus_total,
                     emission: run.emission.u128(),
@@ -291,15 +319,12 @@ impl PageRun<'_> {
                 }
             }
         };
+        for uid in &targets {
+            let uid = usize::from(*uid);
+            settlement.registered_at[uid] = registered[uid];
+        }
         let mut paid_here = 0u128;
-        while run.next_uid < run.peers && self.budget > 0 {
-            let uid = run.next_uid as u16;
-            let mut account = self.ledger.get(storage, self.graph_name, uid)?.clone();
-            let row = match (account.has_row, self.rows.remove(&uid)) {
-                (false, _) => None,
-                (true, Some(row)) => Some(row),
-                (true, None) => Some(must_load_row(storage, self.graph_name, uid)?),
-            };
+        for (uid, mut account, row, pending) in page {
             let stake = account.stake_in_epoch(graph.epoch);
             let (last_update, weights, bonds) = match &row {
                 Some(row) => (row.last_update, row.weights.as_slice(), row.bonds(&account)),
@@ -310,7 +335,7 @@ impl PageRun<'_> {
                 run.block,
                 graph.last_epoch_block,
                 run.total_stake.u128(),
-                &self.registered,
+                &settlement.registered_at,
                 stake,
                 last_update,
                 weights,
@@ -319,9 +344,14 @@ impl PageRun<'_> {
             let payout = settlement.pay(uid, stake, last_update, weights, &bonds)?;
             // A row sent while this epoch ran replaces the old one now, with
             // the bonds rebased on their values after this epoch.
-            let (bonds, row, row_changed) = if account.has_pending {
-                let (bonds, pending) =
-                    self.take_pending(storage, uid, run.block, bonds, row.as_ref())?;
+            let (bonds, row, row_changed) = if let Some(pending) = pending {
+                let (bonds, pending) = self.take_pending(
+                    storage,
+                    (uid, pending),
+                    run.block,
+                    &settlement.registered_at,
+                    (bonds, row.as_ref()),
+                );
                 account.has_pending = false;
                 account.has_row = true;
                 (bonds, Some(pending), true)
@@ -359,6 +389,7 @@ impl PageRun<'_> {
             run.next_uid += 1;
             self.budget -= 1;
         }
+        debug_assert_eq!(run.next_uid, end);
         run.emitted = Uint128::new(settlement.emitted);
         let paid_here = Uint128::new(paid_here);
         graph.total_stake += paid_here;
@@ -451,57 +482,4 @@ impl ResultsSlot {
         }
         Ok(())
     }
-}
-
-/// Three columns per uid: rank, trust in tokens, and either the bond
-/// column sums (absorb) or the dividend per bond (pay); stored in pieces of
-/// [`COLUMNS_CHUNK`] uids, since a chain caps one value at 128 KiB.
-fn save_columns(
-    storage: &mut dyn Storage,
-    graph: &str,
-    rank: &[Decimal],
-    trust_stake: &[u128],
-    third: &[Decimal],
-) -> StdResult<()> {
-    let chunk = usize::from(COLUMNS_CHUNK);
-    for (index, start) in (0..rank.len()).step_by(chunk).enumerate() {
-        let end = (start + chunk).min(rank.len());
-        let mut w = Writer::record((end - start) * 32);
-        for uid in start..end {
-            w.decimal(rank[uid]);
-            w.amount(trust_stake[uid]);
-            w.decimal(third[uid]);
-        }
-        EPOCH_COLUMNS.save(storage, (graph, index as u16), &Binary::new(w.into_bytes()))?;
-    }
-    Ok(())
-}
-
-pub(super) fn remove_columns(storage: &mut dyn Storage, graph: &str, peers: u32) {
-    for index in 0..peers.div_ceil(u32::from(COLUMNS_CHUNK)) {
-        EPOCH_COLUMNS.remove(storage, (graph, index as u16));
-    }
-}
-
-type ColumnTriple = (Vec<Decimal>, Vec<u128>, Vec<Decimal>);
-
-fn load_columns(storage: &dyn Storage, graph: &str, peers: u32) -> StdResult<ColumnTriple> {
-    let peers = peers as usize;
-    let (mut rank, mut trust_stake, mut third) = (
-        Vec::with_capacity(peers),
-        Vec::with_capacity(peers),
-        Vec::with_capacity(peers),
-    );
-    let chunk = usize::from(COLUMNS_CHUNK);
-    for (index, start) in (0..peers).step_by(chunk).enumerate() {
-        let bytes = EPOCH_COLUMNS.load(storage, (graph, index as u16))?;
-        let mut r = Reader::record(&bytes, "epoch columns")?;
-        for _ in start..(start + chunk).min(peers) {
-            rank.push(r.decimal()?);
-            trust_stake.push(r.amount()?);
-            third.push(r.decimal()?);
-        }
-        r.end()?;
-    }
-    Ok((rank, trust_stake, third))
 }

@@ -4,6 +4,7 @@ pub mod abort;
 pub mod admin;
 pub mod commit;
 pub mod epoch;
+mod page;
 pub mod peer;
 pub mod stake;
 

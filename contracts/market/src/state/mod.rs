@@ -62,8 +62,9 @@ pub use rows::{PENDING_ROWS, ROWS, RowRecord, load_pending, load_row};
 /// epoch computes in decimals whose mantissa holds 96 bits (docs/SPEC.md §5).
 pub const MAX_GRAPH_TOKENS: u128 = (1 << 96) - 1;
 
-/// Uids per `epoch_columns` key (~40 KB; a chain caps a value at 128 KiB).
-pub const COLUMNS_CHUNK: u16 = 1024;
+/// Uids per `epoch_columns` key (~1.2 KB): a page reads and writes only
+/// the chunks its rows touch.
+pub const COLUMNS_CHUNK: u16 = 32;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Config {

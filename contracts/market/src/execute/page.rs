@@ -1,0 +1,193 @@
+//! What one epoch page reads besides rows and accounts, loaded only where
+//! its rows need it (docs/SPEC.md §3a): the running epoch's column sums and
+//! the registration heights, both in small chunks, so that a page's cost
+//! follows its rows and their entries rather than the size of the graph.
+//!
+//! Both keep full-length vectors, as the mechanism's passes index them by
+//! uid; chunks not loaded hold placeholders that no pass reads: every uid a
+//! pass looks up (a row's owner, its targets, its bonds' targets) is loaded
+//! first by [`targets_of`].
+
+use std::collections::BTreeSet;
+
+use agora_mechanism::{Columns, Decimal};
+use cosmwasm_std::{Binary, StdResult, Storage};
+
+use crate::state::codec::{Reader, Writer};
+use crate::state::{COLUMNS_CHUNK, EPOCH_COLUMNS, RowRecord, load_registry_for};
+
+/// Every uid whose registration height or column a pass over these rows
+/// (and rows held as pending for them) reads: the rows' owners, their
+/// targets and their bonds' targets.
+pub fn targets_of<'a>(
+    owners: impl Iterator<Item = u16>,
+    rows: impl Iterator<Item = &'a RowRecord>,
+) -> BTreeSet<u16> {
+    let mut uids: BTreeSet<u16> = owners.collect();
+    for row in rows {
+        uids.extend(row.weights.iter().map(|(uid, _)| *uid));
+        uids.extend(row.base.iter().map(|(uid, _)| *uid));
+    }
+    uids
+}
+
+/// Registration heights of the uids a page reads; the others read as
+/// `u64::MAX` and are never looked up.
+pub fn registry_for(
+    storage: &dyn Storage,
+    graph: &str,
+    peers: u32,
+    uids: &BTreeSet<u16>,
+) -> StdResult<Vec<u64>> {
+    load_registry_for(storage, graph, peers, uids.iter().copied())
+}
+
+/// The running epoch's three columns per uid: rank, trust in tokens, and
+/// the bond column sums (absorb) or the dividend per bond (pay), stored
+/// [`COLUMNS_CHUNK`] uids to a key and loaded chunk by chunk.
+pub struct ColumnStore {
+    graph: String,
+    peers: usize,
+    loaded: BTreeSet<u16>,
+    dirty: BTreeSet<u16>,
+}
+
+fn chunk_of(uid: u16) -> u16 {
+    uid / COLUMNS_CHUNK
+}
+
+impl ColumnStore {
+    pub fn new(graph: &str, peers: u32) -> Self {
+        Self {
+            graph: graph.to_string(),
+            peers: peers as usize,
+            loaded: BTreeSet::new(),
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    fn chunks(&self) -> u16 {
+        self.peers.div_ceil(usize::from(COLUMNS_CHUNK)) as u16
+    }
+
+    /// Columns of zeros, as the first page starts them: every chunk counts
+    /// as loaded.
+    pub fn start(&mut self) -> Columns {
+        self.loaded = (0..self.chunks()).collect();
+        Columns::new(self.peers)
+    }
+
+    /// Empty columns, to be filled by [`ColumnStore::ensure`].
+    pub fn resume(&self) -> Columns {
+        Columns::new(self.peers)
+    }
+
+    /// Loads the chunks holding `uids` that are not loaded yet.
+    pub fn ensure(
+        &mut self,
+        storage: &dyn Storage,
+        columns: &mut Columns,
+        uids: impl IntoIterator<Item = u16>,
+    ) -> StdResult<()> {
+        let wanted: BTreeSet<u16> = uids.into_iter().map(chunk_of).collect();
+        for chunk in wanted {
+            if self.loaded.insert(chunk) {
+                self.load_chunk(storage, columns, chunk)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads every chunk: settling reads every column.
+    pub fn ensure_all(&mut self, storage: &dyn Storage, columns: &mut Columns) -> StdResult<()> {
+        self.ensure(
+            storage,
+            columns,
+            (0..self.chunks()).map(|c| c * COLUMNS_CHUNK),
+        )
+    }
+
+    /// Marks the chunks holding `uids` as changed by this page.
+    pub fn touch(&mut self, uids: impl IntoIterator<Item = u16>) {
+        self.dirty.extend(uids.into_iter().map(chunk_of));
+    }
+
+    /// A chunk no page has written yet is all zeros.
+    fn load_chunk(
+        &self,
+        storage: &dyn Storage,
+        columns: &mut Columns,
+        chunk: u16,
+    ) -> StdResult<()> {
+        let Some(bytes) = EPOCH_COLUMNS.may_load(storage, (&self.graph, chunk))? else {
+            return Ok(());
+        };
+        let mut r = Reader::record(&bytes, "epoch columns")?;
+        for uid in self.range(chunk) {
+            columns.rank[uid] = r.decimal()?;
+            columns.trust_stake[uid] = r.amount()?;
+            columns.bond_total[uid] = r.decimal()?;
+        }
+        r.end()
+    }
+
+    fn range(&self, chunk: u16) -> std::ops::Range<usize> {
+        let start = usize::from(chunk) * usize::from(COLUMNS_CHUNK);
+        start..(start + usize::from(COLUMNS_CHUNK)).min(self.peers)
+    }
+
+    /// Writes the chunks this page changed.
+    pub fn save_dirty(&mut self, storage: &mut dyn Storage, columns: &Columns) -> StdResult<()> {
+        let dirty = std::mem::take(&mut self.dirty);
+        for chunk in dirty {
+            self.save_chunk(
+                storage,
+                chunk,
+                &columns.rank,
+                &columns.trust_stake,
+                &columns.bond_total,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Writes every chunk, the third column being `third` (the settlement's
+    /// dividend per bond).
+    pub fn save_all(
+        &self,
+        storage: &mut dyn Storage,
+        rank: &[Decimal],
+        trust_stake: &[u128],
+        third: &[Decimal],
+    ) -> StdResult<()> {
+        for chunk in 0..self.chunks() {
+            self.save_chunk(storage, chunk, rank, trust_stake, third)?;
+        }
+        Ok(())
+    }
+
+    fn save_chunk(
+        &self,
+        storage: &mut dyn Storage,
+        chunk: u16,
+        rank: &[Decimal],
+        trust_stake: &[u128],
+        third: &[Decimal],
+    ) -> StdResult<()> {
+        let range = self.range(chunk);
+        let mut w = Writer::record(range.len() * 32);
+        for uid in range {
+            w.decimal(rank[uid]);
+            w.amount(trust_stake[uid]);
+            w.decimal(third[uid]);
+        }
+        EPOCH_COLUMNS.save(storage, (&self.graph, chunk), &Binary::new(w.into_bytes()))
+    }
+
+    /// Removes every chunk once the epoch closes.
+    pub fn remove_all(&self, storage: &mut dyn Storage) {
+        for chunk in 0..self.chunks() {
+            EPOCH_COLUMNS.remove(storage, (&self.graph, chunk));
+        }
+    }
+}
