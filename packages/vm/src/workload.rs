@@ -308,6 +308,18 @@ pub fn measure(
             ..Gas::default()
         },
     ));
+    // A page's fixed cost: one more epoch, whose first page handles one uid.
+    market.advance(EPOCH_LENGTH);
+    let first = market.execute(
+        "admin",
+        &ExecuteMsg::Epoch {
+            graph: TEXT.into(),
+            max_rows: Some(1),
+        },
+        &[],
+    )?;
+    rows.push(GasRow::new(workload, "epoch page of 1 uid", first.gas));
+    run_epoch(&mut market, page_rows)?;
     let (_, gas): (MetagraphResponse, Gas) = market.query_with_gas(&QueryMsg::Metagraph {
         graph: TEXT.into(),
         start_after: None,

@@ -31,7 +31,10 @@ fn json_rows_carry_every_message_and_add_up() {
             "epoch (4 pages)",
             "epoch, largest page",
             "epoch storage floor",
-            "metagraph query page"
+            "epoch page of 1 uid",
+            "metagraph query page",
+            "ranking query (top 30)",
+            "peer query"
         ]
     );
     for row in &rows {
