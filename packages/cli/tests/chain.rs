@@ -52,7 +52,7 @@ fn separate_invocations_see_one_chain() {
         "init refuses to overwrite"
     );
 
-    assert!(ok(&state, &["epoch", "--max-rows", "2"]).contains("epoch 0 ran in 4 page(s)"));
+    assert!(ok(&state, &["epoch", "--max-rows", "2"]).contains("epoch 0 ran in 5 page(s)"));
     let peers: serde_json::Value =
         serde_json::from_str(&ok(&state, &["metagraph", "--json"])).unwrap();
     let stake: Vec<u64> = peers

@@ -60,12 +60,12 @@ fn a_peer_registers_stakes_ranks_and_is_paid() {
 
     chain.fund_rewards("admin", TEXT, 700).unwrap();
     // The pool holds the three fees and 700; an epoch in pages of 2 uids takes
-    // two absorbing pages (the second settles) and two paying ones.
+    // two absorbing pages, one that settles, and two paying ones.
     let pool_before = chain.epoch_state(TEXT).unwrap().reward_pool.u128();
     assert_eq!(pool_before, 1_000);
     chain.advance_to_due(TEXT).unwrap();
     let outcome = chain.epoch("carol", TEXT, Some(2)).unwrap();
-    assert_eq!((outcome.epoch, outcome.pages), (0, 4));
+    assert_eq!((outcome.epoch, outcome.pages), (0, 5));
     // Floors leave at most one token per peer in the pool.
     assert!(
         (997..=1_000).contains(&outcome.emitted),

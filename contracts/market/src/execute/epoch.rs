@@ -5,8 +5,9 @@
 //! the columns are settled, then every uid is paid. `epoch { graph,
 //! max_rows }` handles at most `max_rows` uids (absorbed or paid) and
 //! stores a cursor in the graph; the next `epoch` message continues where
-//! it stopped and the last one pays out the rest and closes the epoch. A
-//! page that settles the columns stops there unless it can also pay every
+//! it stopped and the last one pays out the rest and closes the epoch.
+//! Settling the columns is a page of its own after earlier pages absorbed
+//! rows, and a page that settles stops there unless it can also pay every
 //! uid. With `max_rows: None` the whole epoch runs in one transaction. Pages run the
 //! same functions in the same order as one transaction would, so the
 //! result is identical to the token.
@@ -30,7 +31,7 @@ use agora_mechanism::{
 use cosmwasm_std::{DepsMut, Env, Response, StdError, StdResult, Storage, Uint128};
 
 use super::load_graph;
-use super::page::{ColumnStore, registry_for, targets_of};
+use super::page::{ColumnStore, load_heights, targets_of};
 use crate::ContractError;
 use crate::state::{
     Account, EpochRun, GRAPHS, Graph, LEDGER_CHUNK, PENDING_ROWS, Phase, RESULTS, RESULTS_CHUNK,
@@ -192,8 +193,13 @@ impl PageRun<'_> {
                 page.push((uid, account, row));
             }
         }
-        let targets = targets_of(std::iter::empty(), page.iter().map(|(_, _, row)| row));
-        let registered = registry_for(storage, self.graph_name, run.peers, &targets)?;
+        let targets = targets_of(
+            run.peers,
+            std::iter::empty(),
+            page.iter().map(|(_, _, row)| row),
+        );
+        let mut registered = vec![u64::MAX; run.peers as usize];
+        load_heights(storage, self.graph_name, &mut registered, &targets)?;
         self.columns
             .ensure(storage, &mut columns, targets.iter().copied())?;
         self.columns.touch(targets);
@@ -216,9 +222,14 @@ impl PageRun<'_> {
             )?;
             self.rows.insert(uid, row);
         }
-        self.budget -= end - run.next_uid;
+        let started_here = run.next_uid == 0;
+        let absorbed = end - run.next_uid;
+        self.budget -= absorbed;
         run.next_uid = end;
-        if run.next_uid < run.peers {
+        // Settling reads and writes every column: after rows absorbed by
+        // earlier pages, it is a page of its own, so that no page both
+        // absorbs a full page of rows and settles.
+        if run.next_uid < run.peers || (absorbed > 0 && !started_here) {
             self.columns.save_dirty(storage, &pass.columns)?;
             return Ok(None);
         }
@@ -291,11 +302,11 @@ impl PageRun<'_> {
             page.push((uid, account, row, pending));
         }
         let targets = targets_of(
+            run.peers,
             page.iter().map(|(uid, ..)| *uid),
             page.iter()
                 .flat_map(|(_, _, row, pending)| row.iter().chain(pending.iter())),
         );
-        let registered = registry_for(storage, self.graph_name, run.peers, &targets)?;
         let mut settlement = match settled {
             Some(settlement) => settlement,
             None => {
@@ -319,10 +330,13 @@ impl PageRun<'_> {
                 }
             }
         };
-        for uid in &targets {
-            let uid = usize::from(*uid);
-            settlement.registered_at[uid] = registered[uid];
-        }
+        // Heights the absorb pass of this page read are known already.
+        load_heights(
+            storage,
+            self.graph_name,
+            &mut settlement.registered_at,
+            &targets,
+        )?;
         let mut paid_here = 0u128;
         for (uid, mut account, row, pending) in page {
             let stake = account.stake_in_epoch(graph.epoch);

@@ -18,28 +18,49 @@ use crate::state::{COLUMNS_CHUNK, EPOCH_COLUMNS, RowRecord, load_registry_for};
 
 /// Every uid whose registration height or column a pass over these rows
 /// (and rows held as pending for them) reads: the rows' owners, their
-/// targets and their bonds' targets.
+/// targets and their bonds' targets, in order. (A mark per uid: a page
+/// may name every uid many times over.)
 pub fn targets_of<'a>(
+    peers: u32,
     owners: impl Iterator<Item = u16>,
     rows: impl Iterator<Item = &'a RowRecord>,
-) -> BTreeSet<u16> {
-    let mut uids: BTreeSet<u16> = owners.collect();
+) -> Vec<u16> {
+    let mut marked = vec![false; peers as usize];
+    let mut mark = |uid: u16| {
+        if let Some(slot) = marked.get_mut(usize::from(uid)) {
+            *slot = true;
+        }
+    };
+    owners.for_each(&mut mark);
     for row in rows {
-        uids.extend(row.weights.iter().map(|(uid, _)| *uid));
-        uids.extend(row.base.iter().map(|(uid, _)| *uid));
+        row.weights.iter().for_each(|(uid, _)| mark(*uid));
+        row.base.iter().for_each(|(uid, _)| mark(*uid));
     }
-    uids
+    (0..peers as u16)
+        .filter(|uid| marked[usize::from(*uid)])
+        .collect()
 }
 
-/// Registration heights of the uids a page reads; the others read as
+/// Registration heights of the uids a page reads into `registered`, where
+/// not already known (`u64::MAX`: never a real height); the others stay
 /// `u64::MAX` and are never looked up.
-pub fn registry_for(
+pub fn load_heights(
     storage: &dyn Storage,
     graph: &str,
-    peers: u32,
-    uids: &BTreeSet<u16>,
-) -> StdResult<Vec<u64>> {
-    load_registry_for(storage, graph, peers, uids.iter().copied())
+    registered: &mut [u64],
+    uids: &[u16],
+) -> StdResult<()> {
+    let missing = uids
+        .iter()
+        .copied()
+        .filter(|uid| registered.get(usize::from(*uid)) == Some(&u64::MAX));
+    let loaded = load_registry_for(storage, graph, registered.len() as u32, missing)?;
+    for (slot, height) in registered.iter_mut().zip(loaded) {
+        if *slot == u64::MAX {
+            *slot = height;
+        }
+    }
+    Ok(())
 }
 
 /// The running epoch's three columns per uid: rank, trust in tokens, and

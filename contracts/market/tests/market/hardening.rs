@@ -105,10 +105,10 @@ fn the_admin_aborts_a_paged_epoch_where_it_stands() {
             graph: TEXT.to_string(),
         });
 
-    // Epoch 1 in pages of 2: absorb 0-1, absorb 2-3 (settles), pay 0-1.
+    // Epoch 1 in pages of 2: absorb 0-1, absorb 2-3, settle, pay 0-1.
     let due = suite.epoch_state(TEXT).next_due_block;
     suite.advance_blocks(due - suite.height());
-    for _ in 0..3 {
+    for _ in 0..4 {
         suite.epoch_page(TEXT, 2).unwrap();
         suite.next_block();
     }
