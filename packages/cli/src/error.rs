@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 use agora_client::ChainError;
+use agora_client::keyring::KeyringError;
 use agora_peer::ModelError;
 use agora_peer::market::MarketError;
 
@@ -30,6 +31,8 @@ pub enum CliError {
     Json(#[from] serde_json::Error),
     #[error("plot: {0}")]
     Plot(String),
+    #[error("{0}")]
+    Keyring(#[from] KeyringError),
 }
 
 impl CliError {
@@ -52,6 +55,10 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Self::Invalid(_) | Self::Chain(_) | Self::Json(_) => ExitCode::from(2),
+            Self::Keyring(KeyringError::Io { .. } | KeyringError::Damaged { .. }) => {
+                ExitCode::FAILURE
+            }
+            Self::Keyring(_) => ExitCode::from(2),
             Self::Io { .. } | Self::Market(_) | Self::Model(_) | Self::Plot(_) => ExitCode::FAILURE,
         }
     }

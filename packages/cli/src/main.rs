@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod chain;
 mod demo;
 mod error;
+mod keys;
 mod peer;
 mod plots;
 mod sim;
@@ -43,6 +44,10 @@ enum Command {
     /// peers on this machine (loopback HTTP, embedded chain).
     #[command(subcommand)]
     Peer(peer::PeerCommand),
+    /// The keyring: secp256k1 keys from BIP-39 mnemonics on the Cosmos HD
+    /// path, encrypted with a passphrase; the same key signs chain
+    /// transactions and axon requests.
+    Keys(keys::KeysArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,5 +57,6 @@ fn main() -> ExitCode {
         Command::Peer(command) => peer::run(command),
         Command::Demo(args) => demo::run(&args),
         Command::Chain(args) => chain::run(&args),
+        Command::Keys(args) => keys::run(&args),
     }
 }

@@ -5,9 +5,10 @@
 //! metagraph, the epoch), so the peer, the demo and the tests are written
 //! once against it. [`EmbeddedChain`] is the implementation that needs no
 //! node: the market contract runs in-process on cw-multi-test, with a bank
-//! and a block clock.
+//! and a block clock. [`keyring`] keeps the keys a peer signs with.
 
 mod embedded;
+pub mod keyring;
 
 pub use embedded::{EmbeddedChain, key_account};
 
