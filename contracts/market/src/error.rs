@@ -135,6 +135,9 @@ pub enum ContractError {
     #[error("at most {max} unrevealed commits at a time: reveal or let one expire first")]
     TooManyCommits { max: usize },
 
+    #[error("a commit already waits for reveal window {reveal_at_epoch}: one commit per window")]
+    CommitWindowTaken { reveal_at_epoch: u64 },
+
     #[error("uid {uid} has no commit to reveal")]
     NoCommit { uid: u16 },
 

@@ -47,7 +47,7 @@ pub enum ExecuteMsg {
         /// sender's own, weights 1..=65535 (normalized at the epoch).
         weights: Vec<(u16, u16)>,
     },
-    /// Commit-reveal graphs: commit to `hash = sha256(uid ‖ row ‖ salt)`
+    /// Commit-reveal graphs: commit to `hash = sha256(uid ‖ count ‖ row ‖ salt)`
     /// (`execute::commit` documents the bytes); reveal it `reveal_period`
     /// epochs later.
     CommitWeights {

@@ -91,6 +91,11 @@ pub struct GraphParams {
     /// Epochs between a commit and its reveal window. In 1..=100; default 1.
     #[serde(default = "defaults::reveal_period")]
     pub reveal_period: u64,
+    /// With `commit_reveal`: a peer that lets a reveal window pass has no
+    /// row counted until it reveals again, so a copier cannot keep an old
+    /// row and reveal only when it pays (docs/SPEC.md §7b). Default true.
+    #[serde(default = "defaults::yes")]
+    pub binding_reveal: bool,
 }
 
 /// docs/SPEC.md §2's defaults. Those the epoch reads come from the mechanism, so
@@ -140,6 +145,9 @@ mod defaults {
     pub fn reveal_period() -> u64 {
         1
     }
+    pub fn yes() -> bool {
+        true
+    }
 }
 
 impl GraphParams {
@@ -169,6 +177,7 @@ impl GraphParams {
             unbonding_period: 0,
             commit_reveal: false,
             reveal_period: defaults::reveal_period(),
+            binding_reveal: defaults::yes(),
         })
     }
 
@@ -293,4 +302,5 @@ setters! {
     unbonding_period: u64 => std::convert::identity;
     commit_reveal: bool => std::convert::identity;
     reveal_period: u64 => std::convert::identity;
+    binding_reveal: bool => std::convert::identity;
 }

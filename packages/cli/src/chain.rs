@@ -7,7 +7,7 @@
 //! prints the contract's reason, exits 2 and is not recorded.
 //!
 //! On a graph with commit-reveal, `set-weights` commits the row (with a
-//! salt derived from the account and block) and `epoch` reveals every
+//! salt from the OS's random generator, kept in the state file) and `epoch` reveals every
 //! commit that has come due: the command commits and reveals on its own.
 
 use std::path::{Path, PathBuf};
@@ -286,12 +286,12 @@ fn chain(args: &ChainArgs) -> Result<(), CliError> {
             amount: *amount,
         }],
         ChainCommand::SetWeights { name, row } if commit_reveal => {
-            let height = replayed.chain.height();
-            let salt = format!("{name}@{height}:agora-chain-salt").into_bytes();
+            // The salt is recorded with the commit, so replaying the state
+            // file gives the same hash.
             vec![Op::Commit {
                 name: name.clone(),
                 row: parse_row(row)?,
-                salt,
+                salt: agora_client::commit_salt(),
             }]
         }
         ChainCommand::SetWeights { name, row } => vec![Op::SetWeights {

@@ -16,6 +16,16 @@ use agora_market::msg::{
     CommitsResponse, EpochStateResponse, GraphParams, PeerInfo, WeightsResponse,
 };
 
+/// A salt for a commit-reveal commitment: 32 bytes from the OS's random
+/// generator, never derived from public data (anyone could then test
+/// candidate rows against the committed hash).
+pub fn commit_salt() -> Vec<u8> {
+    use rand_core::RngCore;
+    let mut salt = vec![0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut salt);
+    salt
+}
+
 /// Public key → address, shareable across threads.
 pub type KeyAddresser = std::sync::Arc<dyn Fn(&[u8]) -> String + Send + Sync>;
 

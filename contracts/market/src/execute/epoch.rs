@@ -215,7 +215,7 @@ impl PageRun<'_> {
         for (uid, account, row) in page {
             pass.absorb_row(
                 uid,
-                account.stake_in_epoch(graph.epoch),
+                counting_stake(&account, graph),
                 row.last_update,
                 &row.weights,
                 &row.bonds(&account),
@@ -350,7 +350,7 @@ impl PageRun<'_> {
                 graph.last_epoch_block,
                 run.total_stake.u128(),
                 &settlement.registered_at,
-                stake,
+                counting_stake(&account, graph),
                 last_update,
                 weights,
                 &bonds,
@@ -412,6 +412,17 @@ impl PageRun<'_> {
             settlement.finish()?;
         }
         Ok(paid_here)
+    }
+}
+
+/// The stake a row votes and buys bonds with in the running epoch: none
+/// while a binding graph holds the peer's row back for a missed reveal
+/// (docs/SPEC.md §7b). Its stake still counts in `Σ S` and is still paid on.
+fn counting_stake(account: &Account, graph: &Graph) -> u128 {
+    if account.row_counts(graph, graph.epoch) {
+        account.stake_in_epoch(graph.epoch)
+    } else {
+        0
     }
 }
 

@@ -26,6 +26,14 @@ pub struct Account {
     /// [`Bonds::scale`] and [`Bonds::accum`].
     pub bond_scale: Decimal,
     pub bond_accum: Decimal,
+    /// Commit-reveal: the epoch count of the earliest reveal window this
+    /// peer has not yet revealed in; once that window passes, a binding
+    /// graph counts no row of this peer until it reveals again.
+    pub reveal_due: Option<u64>,
+    /// After a missed window, the first epoch number that counts the row
+    /// again (set by the reveal that settles the debt; never the running
+    /// epoch, whose passes must all see the same rows).
+    pub counts_from: u64,
 }
 
 impl Default for Account {
@@ -37,6 +45,8 @@ impl Default for Account {
             has_pending: false,
             bond_scale: Decimal::ONE,
             bond_accum: Decimal::ZERO,
+            reveal_due: None,
+            counts_from: 0,
         }
     }
 }
@@ -45,6 +55,8 @@ const SNAPSHOT: u8 = 1;
 const HAS_ROW: u8 = 2;
 const PENDING: u8 = 4;
 const BONDS: u8 = 8;
+const REVEAL_DUE: u8 = 16;
+const COUNTS_FROM: u8 = 32;
 
 impl Account {
     /// The stake epoch number `epoch` counts for this uid.
@@ -53,6 +65,19 @@ impl Account {
             Some((tag, stake)) if tag == epoch => stake,
             _ => self.stake,
         }
+    }
+
+    /// Whether epoch number `epoch` of `graph` counts this peer's row: not
+    /// once a reveal window it owed has passed on a binding graph
+    /// (docs/SPEC.md §7b).
+    pub fn row_counts(&self, graph: &Graph, epoch: u64) -> bool {
+        let binding = graph.params.commit_reveal && graph.params.binding_reveal;
+        !(binding && (self.owes_before(epoch) || epoch < self.counts_from))
+    }
+
+    /// Whether a reveal window before epoch number `epoch` passed unrevealed.
+    pub fn owes_before(&self, epoch: u64) -> bool {
+        self.reveal_due.is_some_and(|due| due < epoch)
     }
 
     /// Keeps the stake the running epoch counts before it moves.
@@ -72,6 +97,8 @@ impl Account {
             (self.has_row, HAS_ROW),
             (self.has_pending, PENDING),
             (bonds, BONDS),
+            (self.reveal_due.is_some(), REVEAL_DUE),
+            (self.counts_from > 0, COUNTS_FROM),
         ] {
             if on {
                 flags |= bit;
@@ -86,6 +113,12 @@ impl Account {
         if bonds {
             w.decimal(self.bond_scale);
             w.decimal(self.bond_accum);
+        }
+        if let Some(due) = self.reveal_due {
+            w.u64(due);
+        }
+        if self.counts_from > 0 {
+            w.u64(self.counts_from);
         }
     }
 
@@ -103,6 +136,12 @@ impl Account {
         if flags & BONDS != 0 {
             account.bond_scale = r.decimal()?;
             account.bond_accum = r.decimal()?;
+        }
+        if flags & REVEAL_DUE != 0 {
+            account.reveal_due = Some(r.u64()?);
+        }
+        if flags & COUNTS_FROM != 0 {
+            account.counts_from = r.u64()?;
         }
         Ok(account)
     }
@@ -203,6 +242,8 @@ mod tests {
             has_pending: true,
             bond_scale: dec!(0.9),
             bond_accum: dec!(1.25),
+            reveal_due: Some(12),
+            counts_from: 14,
         };
         let mut storage = cosmwasm_std::testing::MockStorage::new();
         let accounts = [account, Account::default()];

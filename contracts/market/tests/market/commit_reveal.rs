@@ -6,6 +6,7 @@ use agora_market::ContractError;
 use agora_market::execute::commit::{MAX_PENDING_COMMITS, commit_hash};
 use agora_market::msg::{ExecuteMsg, TEXT};
 use cosmwasm_std::HexBinary;
+use rust_decimal::Decimal;
 
 const SALT: &[u8] = b"a salt of 24 bytes......";
 const ROW: &[(u16, u16)] = &[(1, 3), (2, 1)];
@@ -135,8 +136,20 @@ fn a_late_reveal_is_refused_and_expired_commits_are_dropped() {
 #[test]
 fn commits_are_bounded_unique_and_well_formed() {
     let mut suite = graph();
+    // One commit per reveal window: a second row for the same window could
+    // be revealed instead of the first once the others' are seen.
+    suite.commit("carol", &[(1, 1)], SALT).unwrap();
+    suite
+        .commit("carol", &[(1, 2)], SALT)
+        .unwrap_err()
+        .is(ContractError::CommitWindowTaken { reveal_at_epoch: 2 });
+    // With a long period, one commit per epoch reaches the bound.
+    let mut params = suite.params();
+    params.reveal_period = 10;
+    suite.update_params(params).unwrap();
     for value in 1..=MAX_PENDING_COMMITS as u16 {
         suite.commit("alice", &[(1, value)], SALT).unwrap();
+        suite.run_epoch(TEXT);
     }
     suite
         .commit("alice", &[(1, 99)], SALT)
@@ -244,4 +257,87 @@ fn changing_the_mode_or_the_period_neither_strands_nor_moves_a_commit() {
         .is(ContractError::CommitRevealOff {
             graph: TEXT.to_string(),
         });
+}
+
+/// Whose rows an epoch counted toward carol: both, bob's alone, or
+/// neither, read off carol's rank `Σ ŵ s` against the stake shares the
+/// epoch started with.
+#[derive(Debug, PartialEq)]
+enum Counted {
+    Both,
+    BobOnly,
+    Neither,
+}
+
+/// alice and bob both rank carol, `reveal_period` 1; alice reveals only
+/// where `alice_reveals` says so (and always commits anew).
+fn rows_counted_when_alice_skips(binding: bool, alice_reveals: &[bool]) -> Vec<Counted> {
+    let mut suite = SuiteBuilder::new()
+        .with_params(|p| {
+            p.commit_reveal = true;
+            p.binding_reveal = binding;
+            // One-entry rows stay valid: k never rises.
+            p.peg_ceiling = 1;
+        })
+        .build();
+    suite.fund(TEXT, 1_000_000_000).unwrap();
+    for name in ["alice", "bob", "carol"] {
+        suite.register(name).unwrap();
+    }
+    suite.next_block();
+    for name in ["alice", "bob"] {
+        suite.stake(name, 1_000_000).unwrap();
+    }
+    let row: &[(u16, u16)] = &[(2, 1)];
+    let salt = |epoch: u64| format!("a salt for epoch {epoch:>8}").into_bytes();
+    let mut counted = Vec::new();
+    for (epoch, reveals) in alice_reveals.iter().enumerate() {
+        let epoch = epoch as u64;
+        if epoch > 0 {
+            suite.reveal("bob", row, &salt(epoch - 1)).unwrap();
+            if *reveals {
+                suite.reveal("alice", row, &salt(epoch - 1)).unwrap();
+            }
+        }
+        for name in ["alice", "bob"] {
+            suite.commit(name, row, &salt(epoch)).unwrap();
+        }
+        let stakes: Vec<Decimal> = (0..3)
+            .map(|uid| Decimal::from(suite.stake_of(TEXT, uid)))
+            .collect();
+        let total: Decimal = stakes.iter().sum();
+        suite.run_epoch(TEXT);
+        let rank = suite.peer(TEXT, 2).rank.0.round_dp(20);
+        let share = |stake: Decimal| (stake / total).round_dp(20);
+        counted.push(if rank == share(stakes[0] + stakes[1]) {
+            Counted::Both
+        } else if rank == share(stakes[1]) {
+            Counted::BobOnly
+        } else {
+            assert!(rank.is_zero(), "rank {rank}");
+            Counted::Neither
+        });
+    }
+    counted
+}
+
+#[test]
+fn a_missed_reveal_holds_the_old_row_back_until_the_next_reveal() {
+    use Counted::*;
+    // Epoch 0: no rows yet. Epoch 1: both revealed. Alice then skips two
+    // reveals: the window of her epoch-1 commit passes with epoch 2, and
+    // she has not revealed again before epoch 3. She reveals before epoch 4.
+    let reveals = [false, true, false, false, true, true];
+    // Without binding, alice's old row keeps counting while she withholds.
+    assert_eq!(
+        rows_counted_when_alice_skips(false, &reveals),
+        [Neither, Both, Both, Both, Both, Both]
+    );
+    // With binding: epoch 2 still counts her old row (her window was open
+    // through it); epoch 3 counts bob's alone; from her next reveal on,
+    // both again.
+    assert_eq!(
+        rows_counted_when_alice_skips(true, &reveals),
+        [Neither, Both, Both, BobOnly, Both, Both]
+    );
 }

@@ -297,15 +297,7 @@ pub async fn run_market(
             let rules = RowRules::of_graph(&chain, TEXT, v as u16)?;
             let row = validator.row(&assessment, &rules);
             let name = key_account(&keys[v].public_key());
-            send_row(
-                &mut chain,
-                &name,
-                v as u16,
-                row,
-                &mut committed[v],
-                seed,
-                epoch,
-            )?;
+            send_row(&mut chain, &name, v as u16, row, &mut committed[v])?;
             assessments[v] = Some(assessment);
             progress(Progress::Validated {
                 epoch,
@@ -325,15 +317,7 @@ pub async fn run_market(
             if rules.peers > 1 && config.cabal > 1 {
                 let row = crate::weights::weight_row(&worth, &rules);
                 let name = key_account(&key.public_key());
-                send_row(
-                    &mut chain,
-                    &name,
-                    index as u16,
-                    row,
-                    &mut committed[index],
-                    seed,
-                    epoch,
-                )?;
+                send_row(&mut chain, &name, index as u16, row, &mut committed[index])?;
             }
         }
         chain.advance_to_due(TEXT)?;
@@ -430,8 +414,6 @@ fn send_row(
     uid: u16,
     row: Vec<(u16, u16)>,
     committed: &mut Option<Commit>,
-    seed: u64,
-    epoch: u64,
 ) -> Result<(), MarketError> {
     if !chain.params(TEXT)?.commit_reveal {
         return Ok(chain.set_weights(name, TEXT, &row)?);
@@ -439,7 +421,7 @@ fn send_row(
     if let Some((previous, salt)) = committed.take() {
         chain.reveal_weights(name, TEXT, &previous, &salt)?;
     }
-    let salt = format!("agora-market:{seed}:{epoch}:{uid}").into_bytes();
+    let salt = agora_client::commit_salt();
     let hash = agora_market::execute::commit::commit_hash(uid, &row, &salt);
     chain.commit_weights(name, TEXT, hash)?;
     *committed = Some((row, salt));
