@@ -4,7 +4,7 @@
 use crate::suite::{Suite, SuiteBuilder};
 use agora_market::ContractError;
 use agora_market::execute::commit::{MAX_PENDING_COMMITS, commit_hash};
-use agora_market::msg::{ExecuteMsg, TEXT};
+use agora_market::msg::{ExecuteMsg, GraphParams, TEXT};
 use cosmwasm_std::HexBinary;
 use rust_decimal::Decimal;
 
@@ -14,10 +14,16 @@ const ROW: &[(u16, u16)] = &[(1, 3), (2, 1)];
 /// alice, bob, carol, staked; reveals come `reveal_period` = 2 epochs after
 /// their commit.
 fn graph() -> Suite {
+    graph_with(|p| p.reveal_period = 2, &["alice", "bob", "carol"])
+}
+
+/// A commit-reveal graph of alice, bob and carol, params changed by
+/// `change`, the `staked` ones with 1,000,000 each.
+fn graph_with(change: impl FnOnce(&mut GraphParams), staked: &[&str]) -> Suite {
     let mut suite = SuiteBuilder::new()
         .with_params(|p| {
             p.commit_reveal = true;
-            p.reveal_period = 2;
+            change(p);
         })
         .build();
     suite.fund(TEXT, 1_000_000_000).unwrap();
@@ -25,7 +31,7 @@ fn graph() -> Suite {
         suite.register(name).unwrap();
     }
     suite.next_block();
-    for name in ["alice", "bob", "carol"] {
+    for name in staked {
         suite.stake(name, 1_000_000).unwrap();
     }
     suite
@@ -272,22 +278,14 @@ enum Counted {
 /// alice and bob both rank carol, `reveal_period` 1; alice reveals only
 /// where `alice_reveals` says so (and always commits anew).
 fn rows_counted_when_alice_skips(binding: bool, alice_reveals: &[bool]) -> Vec<Counted> {
-    let mut suite = SuiteBuilder::new()
-        .with_params(|p| {
-            p.commit_reveal = true;
+    let mut suite = graph_with(
+        |p| {
             p.binding_reveal = binding;
             // One-entry rows stay valid: k never rises.
             p.peg_ceiling = 1;
-        })
-        .build();
-    suite.fund(TEXT, 1_000_000_000).unwrap();
-    for name in ["alice", "bob", "carol"] {
-        suite.register(name).unwrap();
-    }
-    suite.next_block();
-    for name in ["alice", "bob"] {
-        suite.stake(name, 1_000_000).unwrap();
-    }
+        },
+        &["alice", "bob"],
+    );
     let row: &[(u16, u16)] = &[(2, 1)];
     let salt = |epoch: u64| format!("a salt for epoch {epoch:>8}").into_bytes();
     let mut counted = Vec::new();
