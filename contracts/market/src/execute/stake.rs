@@ -87,19 +87,28 @@ pub(crate) fn add_claim(
         .range(storage, None, None, Order::Ascending)
         .take(MAX_CLAIMS + 1)
         .collect::<StdResult<_>>()?;
-    let room = pending.len() < MAX_CLAIMS || pending.iter().any(|(h, _)| *h == release_at);
-    let (height, moved) = match pending.last() {
-        Some(&(latest, held)) if !room && latest < release_at => {
-            // The latest claim moves to the new, later height.
-            CLAIMS.remove(storage, (owner, latest));
-            (release_at, held)
+    let held_at = |height: u64| {
+        pending
+            .iter()
+            .find(|(h, _)| *h == height)
+            .map(|(_, held)| *held)
+    };
+    let (height, held) = match (held_at(release_at), pending.last()) {
+        // A claim of this height already: add to it.
+        (Some(held), _) => (release_at, held),
+        (None, Some(&(latest, held))) if pending.len() >= MAX_CLAIMS => {
+            if latest < release_at {
+                // The latest claim moves to the new, later height.
+                CLAIMS.remove(storage, (owner, latest));
+                (release_at, held)
+            } else {
+                (latest, held)
+            }
         }
-        Some(&(latest, _)) if !room => (latest, Uint128::zero()),
         _ => (release_at, Uint128::zero()),
     };
-    CLAIMS.update(storage, (owner, height), |held| -> StdResult<_> {
-        Ok(held.unwrap_or_default() + moved + amount)
-    })?;
+    // The claims were read above: no second read of this key.
+    CLAIMS.save(storage, (owner, height), &(held + amount))?;
     TOTAL_CLAIMS.update(storage, |sum| -> Result<_, ContractError> {
         Ok(sum + amount)
     })?;
