@@ -13,10 +13,8 @@ use serde::de::DeserializeOwned;
 
 use std::sync::Arc;
 
-use crate::{Chain, ChainError, EpochOutcome, KeyAddresser};
+use crate::{Chain, ChainError, EpochOutcome, KeyAddresser, METAGRAPH_PAGE as PAGE};
 
-/// Metagraph page size the client asks for (the contract's maximum).
-const PAGE: u32 = 256;
 
 /// The market contract running in-process: a bank with named accounts, a
 /// block height that moves when told to, or with a wall clock
@@ -73,19 +71,6 @@ impl EmbeddedChain {
             .map_err(|e| ChainError::Refused(e.to_string()))
     }
 
-    /// `name`'s balance of the staking denom.
-    pub fn balance(&self, name: &str) -> Result<u128, ChainError> {
-        let address = self.account(name)?;
-        let coin = self
-            .app
-            .wrap()
-            .query_balance(address, &self.denom)
-            .map_err(|e| ChainError::Query(e.to_string()))?;
-        Uint128::try_from(coin.amount)
-            .map(|amount| amount.u128())
-            .map_err(|e| ChainError::Query(e.to_string()))
-    }
-
     /// Moves `blocks` blocks forward.
     pub fn advance(&mut self, blocks: u64) {
         agora_testing::advance_blocks(&mut self.app, blocks);
@@ -94,7 +79,7 @@ impl EmbeddedChain {
     /// From now on, one block per `block_time` of wall time, applied by
     /// [`EmbeddedChain::sync_clock`].
     pub fn start_clock(&mut self, block_time: Duration) {
-        self.clock = Some((block_time, Instant::now(), self.height()));
+        self.clock = Some((block_time, Instant::now(), self.app.block_info().height));
     }
 
     /// Advances to the height the wall clock has reached; returns the
@@ -105,18 +90,9 @@ impl EmbeddedChain {
         };
         let elapsed = started.elapsed().as_nanos() / block_time.as_nanos().max(1);
         let target = start_height + elapsed as u64;
-        let behind = target.saturating_sub(self.height());
+        let behind = target.saturating_sub(self.app.block_info().height);
         self.advance(behind);
         behind
-    }
-
-    /// Advances to `graph`'s next due epoch block, if it is ahead.
-    pub fn advance_to_due(&mut self, graph: &str) -> Result<(), ChainError> {
-        let due = self.epoch_state(graph)?.next_due_block;
-        if due > self.height() {
-            self.advance(due - self.height());
-        }
-        Ok(())
     }
 
     fn account(&self, name: &str) -> Result<Addr, ChainError> {
@@ -175,8 +151,32 @@ fn attribute(response: &AppResponse, key: &str) -> Option<String> {
 }
 
 impl Chain for EmbeddedChain {
-    fn height(&self) -> u64 {
-        self.app.block_info().height
+    fn height(&self) -> Result<u64, ChainError> {
+        Ok(self.app.block_info().height)
+    }
+
+    fn reach_height(&mut self, height: u64) -> Result<(), ChainError> {
+        let now = self.app.block_info().height;
+        if height > now {
+            self.advance(height - now);
+        }
+        Ok(())
+    }
+
+    fn transfer(&mut self, from: &str, to: &str, amount: u128) -> Result<(), ChainError> {
+        self.fund(from, to, amount)
+    }
+
+    fn balance(&self, name: &str) -> Result<u128, ChainError> {
+        let address = self.account(name)?;
+        let coin = self
+            .app
+            .wrap()
+            .query_balance(address, &self.denom)
+            .map_err(|e| ChainError::Query(e.to_string()))?;
+        Uint128::try_from(coin.amount)
+            .map(|amount| amount.u128())
+            .map_err(|e| ChainError::Query(e.to_string()))
     }
 
     fn address(&self, name: &str) -> Result<String, ChainError> {

@@ -5,12 +5,18 @@
 //! metagraph, the epoch), so the peer, the demo and the tests are written
 //! once against it. [`EmbeddedChain`] is the implementation that needs no
 //! node: the market contract runs in-process on cw-multi-test, with a bank
-//! and a block clock. [`keyring`] keeps the keys a peer signs with.
+//! and a block clock. [`NodeChain`] is the same market on a real node
+//! (wasmd) over CometBFT RPC. [`keyring`] keeps the keys a peer signs with.
 
 mod embedded;
 pub mod keyring;
+pub mod node;
 
 pub use embedded::{EmbeddedChain, key_account};
+pub use node::{Network, NodeChain};
+
+/// Metagraph page size clients ask for (the contract's maximum).
+pub const METAGRAPH_PAGE: u32 = 256;
 
 use agora_market::msg::{
     CommitsResponse, EpochStateResponse, GraphParams, PeerInfo, WeightsResponse,
@@ -38,8 +44,18 @@ pub enum ChainError {
     /// A query failed (unknown graph or uid, or the chain itself).
     #[error("query failed: {0}")]
     Query(String),
-    #[error("unknown account {0:?}: create it with fund() first")]
+    #[error("unknown account {0:?}: no key of that name")]
     UnknownAccount(String),
+    /// The node refused the transaction before any contract ran (a fee
+    /// too low, a bad signature or sequence): nothing was included.
+    #[error("the node rejected the transaction: {0}")]
+    Rejected(String),
+    /// The node could not be reached or answered nonsense.
+    #[error("{0}")]
+    Transport(String),
+    /// Broadcast, but no block included it in time: it may still land.
+    #[error("transaction {hash} was not included within {seconds} s")]
+    Timeout { hash: String, seconds: u64 },
 }
 
 /// One finished epoch: how many pages it took and what it paid.
@@ -55,9 +71,20 @@ pub struct EpochOutcome {
 /// by the implementation's key names.
 pub trait Chain {
     /// The current block height.
-    fn height(&self) -> u64;
+    fn height(&self) -> Result<u64, ChainError>;
+    /// Moves (embedded) or waits (node) until block `height` is made.
+    fn reach_height(&mut self, height: u64) -> Result<(), ChainError>;
+    /// Moves to `graph`'s next due epoch block, if it is ahead.
+    fn advance_to_due(&mut self, graph: &str) -> Result<(), ChainError> {
+        let due = self.epoch_state(graph)?.next_due_block;
+        self.reach_height(due)
+    }
     /// The address of key `name`.
     fn address(&self, name: &str) -> Result<String, ChainError>;
+    /// Sends `amount` of the staking denom from key `from` to key `to`.
+    fn transfer(&mut self, from: &str, to: &str, amount: u128) -> Result<(), ChainError>;
+    /// Key `name`'s balance of the staking denom.
+    fn balance(&self, name: &str) -> Result<u128, ChainError>;
     /// Maps a secp256k1 public key (SEC1 compressed) to the address it
     /// signs for: how an axon knows which peer a signed request comes from.
     fn key_addresser(&self) -> KeyAddresser;
