@@ -6,6 +6,10 @@
 //! deterministic), so separate invocations see one chain. A refused message
 //! prints the contract's reason, exits 2 and is not recorded.
 //!
+//! With `--network NAME` every subcommand but `init` goes to that network's
+//! node instead ([`node`]): each message is a real transaction, signed by
+//! the key of the name given.
+//!
 //! On a graph with commit-reveal, `set-weights` commits the row (with a
 //! salt from the OS's random generator, kept in the state file) and `epoch` reveals every
 //! commit that has come due: the command commits and reveals on its own.
@@ -20,6 +24,9 @@ use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CliError, finish};
+use crate::network::NetworkArgs;
+
+mod node;
 
 const DENOM: &str = "uagora";
 const ADMIN: &str = "admin";
@@ -28,6 +35,8 @@ const ACCOUNT_FUNDS: u128 = 1_000_000_000_000;
 
 #[derive(Debug, Args)]
 pub struct ChainArgs {
+    #[command(flatten)]
+    network: NetworkArgs,
     /// The state file.
     #[arg(long, global = true, default_value = "agora-chain.json")]
     state: PathBuf,
@@ -65,10 +74,14 @@ enum ChainCommand {
     Stake { name: String, amount: u128 },
     /// Set NAME's row: `uid:weight,uid:weight,...`.
     SetWeights { name: String, row: String },
-    /// Run the epoch (advancing to its due block), in pages of `max_rows`.
+    /// Run the epoch (advancing to its due block, or on a node waiting
+    /// for it), in pages of `max_rows`.
     Epoch {
         #[arg(long)]
         max_rows: Option<u32>,
+        /// On a node: the key that sends the epoch's transactions.
+        #[arg(long, default_value = "deployer")]
+        key: String,
     },
     /// Every peer, in uid order.
     Metagraph,
@@ -242,6 +255,9 @@ pub fn run(args: &ChainArgs) -> ExitCode {
 }
 
 fn chain(args: &ChainArgs) -> Result<(), CliError> {
+    if let Some(network) = &args.network.network {
+        return node::run(args, network);
+    }
     if let ChainCommand::Init {
         emission,
         reward_pool,
@@ -298,15 +314,12 @@ fn chain(args: &ChainArgs) -> Result<(), CliError> {
             name: name.clone(),
             row: parse_row(row)?,
         }],
-        ChainCommand::Epoch { max_rows } => vec![Op::Epoch {
+        ChainCommand::Epoch { max_rows, .. } => vec![Op::Epoch {
             max_rows: *max_rows,
         }],
         ChainCommand::Metagraph | ChainCommand::Ranking => {
-            let mut peers = replayed.chain.metagraph(TEXT)?;
-            if matches!(args.command, ChainCommand::Ranking) {
-                peers.sort_by(|a, b| b.incentive.cmp(&a.incentive).then(a.uid.cmp(&b.uid)));
-            }
-            return show(&peers, args.json);
+            let peers = replayed.chain.metagraph(TEXT)?;
+            return show(peers, matches!(args.command, ChainCommand::Ranking), args.json);
         }
     };
     for op in ops {
@@ -328,16 +341,21 @@ fn chain(args: &ChainArgs) -> Result<(), CliError> {
     save(&args.state, &state)
 }
 
-fn show(peers: &[PeerInfo], json: bool) -> Result<(), CliError> {
+/// Prints the metagraph, or with `ranking` the peers by incentive, best
+/// first.
+fn show(mut peers: Vec<PeerInfo>, ranking: bool, json: bool) -> Result<(), CliError> {
+    if ranking {
+        peers.sort_by(|a, b| b.incentive.cmp(&a.incentive).then(a.uid.cmp(&b.uid)));
+    }
     if json {
-        println!("{}", serde_json::to_string_pretty(peers)?);
+        println!("{}", serde_json::to_string_pretty(&peers)?);
         return Ok(());
     }
     println!(
         "{:>3}  {:>14}  {:>10}  {:>10}  {:>10}  {:>8}  address",
         "uid", "stake", "rank", "incentive", "dividends", "paid"
     );
-    for peer in peers {
+    for peer in &peers {
         let short = |d: &agora_market::msg::Dec| d.0.round_dp(6).to_string();
         println!(
             "{:>3}  {:>14}  {:>10}  {:>10}  {:>10}  {:>8}  {}",

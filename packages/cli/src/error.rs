@@ -1,7 +1,7 @@
 //! The one error type of the `agora` command, and the exit codes it maps
 //! to: 2 for what the user can fix (an argument, a file's content, a
-//! message the chain refused), 1 for a failure of this machine (I/O, the
-//! model, a plot).
+//! message the chain refused), 1 for a failure of this machine or the
+//! node (I/O, the model, a plot, an unreachable node, a timeout).
 
 use std::process::ExitCode;
 
@@ -54,6 +54,10 @@ impl CliError {
 
     pub fn exit_code(&self) -> ExitCode {
         match self {
+            // The node could not be reached or did not include in time.
+            Self::Chain(ChainError::Transport(_) | ChainError::Timeout { .. }) => {
+                ExitCode::FAILURE
+            }
             Self::Invalid(_) | Self::Chain(_) | Self::Json(_) => ExitCode::from(2),
             Self::Keyring(KeyringError::Io { .. } | KeyringError::Damaged { .. }) => {
                 ExitCode::FAILURE

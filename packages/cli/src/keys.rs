@@ -84,7 +84,7 @@ fn keyring_dir(args: &KeysArgs) -> Result<PathBuf, CliError> {
 }
 
 /// The passphrase from the environment, or typed (twice when `confirm`).
-fn passphrase(confirm: bool) -> Result<SecretString, CliError> {
+pub(crate) fn passphrase(confirm: bool) -> Result<SecretString, CliError> {
     if let Ok(passphrase) = std::env::var(PASSPHRASE_ENV) {
         return Ok(SecretString::from(passphrase));
     }

@@ -7,8 +7,10 @@ use clap::{Parser, Subcommand};
 
 mod chain;
 mod demo;
+mod deploy;
 mod error;
 mod keys;
+mod network;
 mod peer;
 mod plots;
 mod sim;
@@ -48,6 +50,13 @@ enum Command {
     /// path, encrypted with a passphrase; the same key signs chain
     /// transactions and axon requests.
     Keys(keys::KeysArgs),
+    /// Store the optimized artifact on a node (checking the checksum the
+    /// node computes against artifacts/checksums.txt), instantiate the
+    /// market and record its address for the network (docs/deploy.md).
+    Deploy(deploy::DeployArgs),
+    /// Store a new artifact and migrate the network's recorded market to
+    /// it (the key must be the contract's admin).
+    Migrate(deploy::MigrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,5 +67,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Chain(args) => chain::run(&args),
         Command::Keys(args) => keys::run(&args),
+        Command::Deploy(args) => deploy::run_deploy(&args),
+        Command::Migrate(args) => deploy::run_migrate(&args),
     }
 }

@@ -81,6 +81,9 @@ pub trait Chain {
     }
     /// The address of key `name`.
     fn address(&self, name: &str) -> Result<String, ChainError>;
+    /// Signs for `name` with `key` from now on; returns its address.
+    fn add_key(&mut self, name: &str, key: &k256::ecdsa::SigningKey)
+    -> Result<String, ChainError>;
     /// Sends `amount` of the staking denom from key `from` to key `to`.
     fn transfer(&mut self, from: &str, to: &str, amount: u128) -> Result<(), ChainError>;
     /// Key `name`'s balance of the staking denom.

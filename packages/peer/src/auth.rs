@@ -45,6 +45,11 @@ impl PeerKey {
             .map_err(|_| AuthError::BadSecret)
     }
 
+    /// The secp256k1 key itself: the chain signs its transactions with it.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
     /// SEC1 compressed public key (33 bytes).
     pub fn public_key(&self) -> Vec<u8> {
         self.signing

@@ -46,6 +46,10 @@ pub struct Network {
     /// How long to wait for a transaction to be included.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
+    /// Whether the localnet's public test keys (`deployer`, `alice`, …,
+    /// [`localnet_keys`]) sign by name here. Only for a chain of your own.
+    #[serde(default)]
+    pub test_keys: bool,
 }
 
 impl Network {
@@ -59,6 +63,7 @@ impl Network {
             gas_price: Decimal::new(25, 3),
             gas_adjustment: default_gas_adjustment(),
             timeout_seconds: default_timeout(),
+            test_keys: true,
         }
     }
 }
@@ -124,8 +129,7 @@ impl NodeChain {
         self.contract = Some(address);
     }
 
-    /// Signs for `name` with `secret` from now on.
-    pub fn add_key(
+    fn insert_key(
         &mut self,
         name: &str,
         secret: k256::ecdsa::SigningKey,
@@ -374,6 +378,14 @@ impl Chain for NodeChain {
         std::sync::Arc::new(move |public_key: &[u8]| {
             crate::keyring::address(&prefix, public_key).unwrap_or_default()
         })
+    }
+
+    fn add_key(
+        &mut self,
+        name: &str,
+        key: &k256::ecdsa::SigningKey,
+    ) -> Result<String, ChainError> {
+        self.insert_key(name, key.clone())
     }
 
     fn reach_height(&mut self, height: u64) -> Result<(), ChainError> {

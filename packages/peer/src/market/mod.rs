@@ -152,10 +152,52 @@ fn number(value: &agora_market::msg::Dec) -> f64 {
     value.0.to_string().parse().unwrap_or(0.0)
 }
 
-/// Runs the market. `progress` hears of each step; once `stop` is set the
-/// market stops after the step it is in and reports the epochs closed so
-/// far (the caller's Ctrl-C).
+impl MarketConfig {
+    /// The TEXT graph's parameters for this market.
+    pub fn graph_params(&self) -> GraphParams {
+        GraphParams::builder()
+            .emission_per_epoch(self.emission_per_epoch)
+            .unbonding_period(10)
+            .epoch_length(10)
+            .peg_ceiling(self.peg_ceiling)
+            .commit_reveal(self.commit_reveal)
+            .build()
+    }
+
+    /// What the reward pool is funded with: a thousand epochs' emission.
+    pub fn reward_pool(&self) -> u128 {
+        self.emission_per_epoch * 1000
+    }
+
+    /// Tokens each peer's account is given: twice its stake.
+    pub fn peer_funds(&self) -> u128 {
+        2 * self.stake
+    }
+}
+
+/// Runs the market on an embedded chain. `progress` hears of each step;
+/// once `stop` is set the market stops after the step it is in and reports
+/// the epochs closed so far (the caller's Ctrl-C).
 pub async fn run_market(
+    config: &MarketConfig,
+    stop: &AtomicBool,
+    progress: impl FnMut(Progress),
+) -> Result<MarketReport, MarketError> {
+    let params = config.graph_params();
+    let mut chain = EmbeddedChain::new("uagora", ADMIN, u128::from(u64::MAX), params)?;
+    chain.fund_rewards(ADMIN, TEXT, config.reward_pool())?;
+    run_market_on(&mut chain, ADMIN, config, stop, progress).await
+}
+
+/// The embedded chain's funded account, which runs the epochs.
+const ADMIN: &str = "admin";
+
+/// Runs the market on `chain`, whose market contract has
+/// [`MarketConfig::graph_params`] and a funded reward pool. `funder` pays
+/// each peer's account [`MarketConfig::peer_funds`] and sends the epochs.
+pub async fn run_market_on<C: Chain>(
+    chain: &mut C,
+    funder: &str,
     config: &MarketConfig,
     stop: &AtomicBool,
     mut progress: impl FnMut(Progress),
@@ -217,17 +259,9 @@ pub async fn run_market(
         .map(|i| PeerKey::from_secret(&[i as u8 + 1; 32]).expect("a valid scalar"))
         .collect();
 
-    say("starting the embedded chain and every axon".to_string());
-    let params = GraphParams::builder()
-        .emission_per_epoch(config.emission_per_epoch)
-        .unbonding_period(10)
-        .epoch_length(10)
-        .peg_ceiling(config.peg_ceiling)
-        .commit_reveal(config.commit_reveal)
-        .build();
-    let mut chain = EmbeddedChain::new("uagora", "admin", u128::from(u64::MAX), params.clone())?;
-    chain.fund_rewards("admin", TEXT, config.emission_per_epoch * 1000)?;
-    let registry = Registry::new(&chain);
+    say("registering every peer and starting its axon".to_string());
+    let params = chain.params(TEXT)?;
+    let registry = Registry::new(chain);
     // Peers here call each other as fast as the CPU allows: a per-caller
     // rate limit would answer some calls with 429 and make the run depend
     // on timing.
@@ -240,12 +274,14 @@ pub async fn run_market(
         let app = router(Arc::clone(model), registry.clone(), axon_config.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         let name = key_account(&key.public_key());
-        chain.fund("admin", &name, 2 * config.stake)?;
+        chain.add_key(&name, key.signing_key())?;
+        chain.transfer(funder, &name, config.peer_funds())?;
         chain.register(&name, TEXT, &endpoint, 0)?;
         endpoints.push(endpoint);
     }
-    registry.refresh(&chain, TEXT)?;
-    chain.advance(1);
+    registry.refresh(chain, TEXT)?;
+    let height = chain.height()?;
+    chain.reach_height(height + 1)?;
     for key in &keys[..count] {
         chain.stake(&key_account(&key.public_key()), TEXT, config.stake)?;
     }
@@ -294,10 +330,10 @@ pub async fn run_market(
                 .learn(corpus.shard(v, count), config.learn_steps, learn_seed, keep)
                 .await?;
             let assessment = validator.assess(&corpus.held_out, 77 + epoch).await?;
-            let rules = RowRules::of_graph(&chain, TEXT, v as u16)?;
+            let rules = RowRules::of_graph(chain, TEXT, v as u16)?;
             let row = validator.row(&assessment, &rules);
             let name = key_account(&keys[v].public_key());
-            send_row(&mut chain, &name, v as u16, row, &mut committed[v])?;
+            send_row(chain, &name, v as u16, row, &mut committed[v])?;
             assessments[v] = Some(assessment);
             progress(Progress::Validated {
                 epoch,
@@ -313,15 +349,15 @@ pub async fn run_market(
             let worth: Vec<(u16, f64)> = (cabal_start..models.len())
                 .map(|uid| (uid as u16, 1.0))
                 .collect();
-            let rules = RowRules::of_graph(&chain, TEXT, index as u16)?;
+            let rules = RowRules::of_graph(chain, TEXT, index as u16)?;
             if rules.peers > 1 && config.cabal > 1 {
                 let row = crate::weights::weight_row(&worth, &rules);
                 let name = key_account(&key.public_key());
-                send_row(&mut chain, &name, index as u16, row, &mut committed[index])?;
+                send_row(chain, &name, index as u16, row, &mut committed[index])?;
             }
         }
         chain.advance_to_due(TEXT)?;
-        chain.epoch("admin", TEXT, None)?;
+        chain.epoch(funder, TEXT, None)?;
         let metagraph = chain.metagraph(TEXT)?;
         let state = chain.epoch_state(TEXT)?;
         let total = state.total_stake.u128().max(1) as f64;
@@ -409,7 +445,7 @@ type Commit = (Vec<(u16, u16)>, Vec<u8>);
 /// the graph has commit-reveal on, by revealing last epoch's commit (kept
 /// in `committed`) and committing this one.
 fn send_row(
-    chain: &mut EmbeddedChain,
+    chain: &mut impl Chain,
     name: &str,
     uid: u16,
     row: Vec<(u16, u16)>,
