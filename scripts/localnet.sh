@@ -25,8 +25,9 @@ rpc_port=${AGORA_LOCALNET_RPC_PORT:-26657}
 rest_port=${AGORA_LOCALNET_REST_PORT:-1317}
 grpc_port=${AGORA_LOCALNET_GRPC_PORT:-9090}
 p2p_port=${AGORA_LOCALNET_P2P_PORT:-26656}
-# Each test key gets this much; the validator bonds part of its own.
-account_funds=1000000000000000$denom
+# Each test key gets this much (and a second denom, to test refusing it);
+# the validator bonds part of its own.
+account_funds=1000000000000000$denom,1000000000uother
 validator_funds=10000000000000$denom
 validator_bond=1000000000$denom
 

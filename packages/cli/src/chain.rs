@@ -319,7 +319,11 @@ fn chain(args: &ChainArgs) -> Result<(), CliError> {
         }],
         ChainCommand::Metagraph | ChainCommand::Ranking => {
             let peers = replayed.chain.metagraph(TEXT)?;
-            return show(peers, matches!(args.command, ChainCommand::Ranking), args.json);
+            return show(
+                peers,
+                matches!(args.command, ChainCommand::Ranking),
+                args.json,
+            );
         }
     };
     for op in ops {

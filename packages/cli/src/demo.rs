@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use agora_peer::market::{MarketConfig, MarketReport, Progress, run_market};
+use agora_peer::market::{MarketConfig, MarketReport, Progress, run_market, run_market_on};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::plots;
 
 use crate::error::{CliError, finish};
+use crate::network::NetworkArgs;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -51,6 +52,18 @@ pub struct DemoArgs {
     /// Where report.json, stake_share.svg and loss.svg go.
     #[arg(long, default_value = "agora-demo")]
     out: PathBuf,
+    /// Run the market on this network's node instead of the embedded
+    /// chain: a fresh market is deployed there, and every register, stake,
+    /// row, commit, reveal and epoch is a real transaction.
+    #[command(flatten)]
+    network: NetworkArgs,
+    /// On a node: the funded key that deploys, pays the peers' accounts
+    /// and sends the epochs.
+    #[arg(long, default_value = "deployer")]
+    key: String,
+    /// On a node: the optimized artifact to deploy.
+    #[arg(long, default_value = "artifacts/agora_market.wasm")]
+    wasm: PathBuf,
 }
 
 /// Local training steps of honest peer `i`: each trains a third as much
@@ -116,7 +129,7 @@ fn demo(args: &DemoArgs) -> Result<(), CliError> {
             }
         });
     }
-    let report = runtime.block_on(run_market(&config, &stop, |progress| match progress {
+    let watch = |progress| match progress {
         Progress::Setup(line) => status.set_message(line),
         Progress::Validated { epoch, done, .. } => {
             epoch_bar.set_prefix(epoch.to_string());
@@ -131,7 +144,25 @@ fn demo(args: &DemoArgs) -> Result<(), CliError> {
             status.set_message(line);
             epoch_bar.set_position(0);
         }
-    }))?;
+    };
+    let report = match &args.network.network {
+        None => runtime.block_on(run_market(&config, &stop, watch))?,
+        Some(name) => {
+            let mut chain = crate::network::connect(&args.network, name)?;
+            crate::network::sign_as(&mut chain, &args.key)?;
+            status.set_message(format!("deploying a fresh market on {name}"));
+            let deployment = crate::deploy::deploy_market(
+                &mut chain,
+                &args.key,
+                &args.wasm,
+                config.graph_params(),
+                config.reward_pool(),
+            )?;
+            bars.println(format!("market {} on {name}", deployment.contract))
+                .ok();
+            runtime.block_on(run_market_on(&mut chain, &args.key, &config, &stop, watch))?
+        }
+    };
     status.finish_and_clear();
     epoch_bar.finish_and_clear();
     if stop.load(Ordering::Relaxed) {

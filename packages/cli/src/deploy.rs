@@ -73,15 +73,16 @@ fn artifact(path: &Path) -> Result<(Vec<u8>, String), CliError> {
     )))?;
     let sums = path.with_file_name("checksums.txt");
     let listed = std::fs::read_to_string(&sums).map_err(CliError::unreadable(sums.display()))?;
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let expected = listed
         .lines()
         .filter_map(|line| line.split_once(char::is_whitespace))
         .find(|(_, name)| name.trim() == file_name)
         .map(|(sum, _)| sum.to_lowercase())
-        .ok_or_else(|| {
-            CliError::Invalid(format!("{} lists no {file_name}", sums.display()))
-        })?;
+        .ok_or_else(|| CliError::Invalid(format!("{} lists no {file_name}", sums.display())))?;
     let actual = hex(&Sha256::digest(&wasm));
     if actual != expected {
         return Err(CliError::Invalid(format!(
@@ -142,24 +143,7 @@ fn deploy(args: &DeployArgs) -> Result<(), CliError> {
         Some(path) => read_params(path)?,
         None => GraphParams::builder().build(),
     };
-    let (code_id, checksum) = store(&mut chain, &args.key, &args.wasm)?;
-    eprintln!("instantiating code {code_id}");
-    let msg = InstantiateMsg {
-        denom: chain.network().denom.clone(),
-        admin: None,
-        text_params: params,
-    };
-    let contract = chain.instantiate(&args.key, code_id, &msg, LABEL)?;
-    chain.set_contract(contract.clone());
-    if args.reward_pool > 0 {
-        chain.fund_rewards(&args.key, TEXT, args.reward_pool)?;
-    }
-    let deployment = Deployment {
-        chain_id: chain.network().chain_id.clone(),
-        code_id,
-        contract,
-        checksum,
-    };
+    let deployment = deploy_market(&mut chain, &args.key, &args.wasm, params, args.reward_pool)?;
     let path = network::record(name, &deployment)?;
     print_deployment(&deployment, args.json)?;
     if !args.json {
@@ -168,11 +152,43 @@ fn deploy(args: &DeployArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Stores the artifact at `wasm`, instantiates it with `params` (the key
+/// as admin), funds TEXT's reward pool with `reward_pool`, and points
+/// `chain` at the new market.
+pub fn deploy_market(
+    chain: &mut agora_client::NodeChain,
+    key: &str,
+    wasm: &Path,
+    params: GraphParams,
+    reward_pool: u128,
+) -> Result<Deployment, CliError> {
+    let (code_id, checksum) = store(chain, key, wasm)?;
+    eprintln!("instantiating code {code_id}");
+    let msg = InstantiateMsg {
+        denom: chain.network().denom.clone(),
+        admin: None,
+        text_params: params,
+    };
+    let contract = chain.instantiate(key, code_id, &msg, LABEL)?;
+    chain.set_contract(contract.clone());
+    if reward_pool > 0 {
+        chain.fund_rewards(key, TEXT, reward_pool)?;
+    }
+    Ok(Deployment {
+        chain_id: chain.network().chain_id.clone(),
+        code_id,
+        contract,
+        checksum,
+    })
+}
+
 fn migrate(args: &MigrateArgs) -> Result<(), CliError> {
     let name = network_name(&args.network)?;
     let mut chain = network::connect(&args.network, name)?;
     let contract = chain.contract().map(str::to_string).ok_or_else(|| {
-        CliError::Invalid(format!("no market recorded for {name}: run `agora deploy` first"))
+        CliError::Invalid(format!(
+            "no market recorded for {name}: run `agora deploy` first"
+        ))
     })?;
     network::sign_as(&mut chain, &args.key)?;
     let (code_id, checksum) = store(&mut chain, &args.key, &args.wasm)?;

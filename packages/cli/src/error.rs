@@ -55,9 +55,7 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             // The node could not be reached or did not include in time.
-            Self::Chain(ChainError::Transport(_) | ChainError::Timeout { .. }) => {
-                ExitCode::FAILURE
-            }
+            Self::Chain(ChainError::Transport(_) | ChainError::Timeout { .. }) => ExitCode::FAILURE,
             Self::Invalid(_) | Self::Chain(_) | Self::Json(_) => ExitCode::from(2),
             Self::Keyring(KeyringError::Io { .. } | KeyringError::Damaged { .. }) => {
                 ExitCode::FAILURE

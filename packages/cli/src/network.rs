@@ -68,14 +68,17 @@ pub fn agora_home() -> Result<PathBuf, CliError> {
 pub fn network(args: &NetworkArgs, name: &str) -> Result<Network, CliError> {
     let path = match &args.config {
         Some(path) => Some(path.clone()),
-        None => [PathBuf::from("agora.toml"), agora_home()?.join("agora.toml")]
-            .into_iter()
-            .find(|path| path.exists()),
+        None => [
+            PathBuf::from("agora.toml"),
+            agora_home()?.join("agora.toml"),
+        ]
+        .into_iter()
+        .find(|path| path.exists()),
     };
     let file = match &path {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(CliError::unreadable(path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(CliError::unreadable(path.display()))?;
             toml::from_str::<ConfigFile>(&text)
                 .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?
         }
@@ -136,7 +139,8 @@ pub fn record(name: &str, deployment: &Deployment) -> Result<PathBuf, CliError> 
 /// Writes `text` to a temporary file beside `path`, then renames it.
 pub fn write_atomically(path: &Path, text: &str) -> Result<(), CliError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(CliError::io(format!("creating {}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(CliError::io(format!("creating {}", dir.display())))?;
     }
     let temporary = path.with_extension("tmp");
     std::fs::write(&temporary, text)

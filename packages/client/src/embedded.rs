@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use agora_market::msg::{
     CommitsResponse, EpochStateResponse, ExecuteMsg, GraphParams, MetagraphResponse, PeerInfo,
-    QueryMsg, WeightsResponse,
+    QueryMsg, TotalsResponse, WeightsResponse,
 };
 use cosmwasm_std::{Addr, Coin, HexBinary, Uint128, coins};
 use cw_multi_test::{App, AppResponse, Executor};
@@ -14,7 +14,6 @@ use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
 use crate::{Chain, ChainError, EpochOutcome, KeyAddresser, METAGRAPH_PAGE as PAGE};
-
 
 /// The market contract running in-process: a bank with named accounts, a
 /// block height that moves when told to, or with a wall clock
@@ -359,5 +358,20 @@ impl Chain for EmbeddedChain {
             graph: graph.to_string(),
             uid,
         })
+    }
+
+    fn totals(&self) -> Result<TotalsResponse, ChainError> {
+        self.query(&QueryMsg::Totals {})
+    }
+
+    fn market_balance(&self) -> Result<u128, ChainError> {
+        let coin = self
+            .app
+            .wrap()
+            .query_balance(&self.contract, &self.denom)
+            .map_err(|e| ChainError::Query(e.to_string()))?;
+        Uint128::try_from(coin.amount)
+            .map(|amount| amount.u128())
+            .map_err(|e| ChainError::Query(e.to_string()))
     }
 }

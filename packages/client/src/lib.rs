@@ -19,7 +19,7 @@ pub use node::{Network, NodeChain};
 pub const METAGRAPH_PAGE: u32 = 256;
 
 use agora_market::msg::{
-    CommitsResponse, EpochStateResponse, GraphParams, PeerInfo, WeightsResponse,
+    CommitsResponse, EpochStateResponse, GraphParams, PeerInfo, TotalsResponse, WeightsResponse,
 };
 
 /// A salt for a commit-reveal commitment: 32 bytes from the OS's random
@@ -82,8 +82,7 @@ pub trait Chain {
     /// The address of key `name`.
     fn address(&self, name: &str) -> Result<String, ChainError>;
     /// Signs for `name` with `key` from now on; returns its address.
-    fn add_key(&mut self, name: &str, key: &k256::ecdsa::SigningKey)
-    -> Result<String, ChainError>;
+    fn add_key(&mut self, name: &str, key: &k256::ecdsa::SigningKey) -> Result<String, ChainError>;
     /// Sends `amount` of the staking denom from key `from` to key `to`.
     fn transfer(&mut self, from: &str, to: &str, amount: u128) -> Result<(), ChainError>;
     /// Key `name`'s balance of the staking denom.
@@ -135,4 +134,9 @@ pub trait Chain {
     fn params(&self, graph: &str) -> Result<GraphParams, ChainError>;
     fn weights(&self, graph: &str, uid: u16) -> Result<WeightsResponse, ChainError>;
     fn commits(&self, graph: &str, uid: u16) -> Result<CommitsResponse, ChainError>;
+    /// Bonded stake, claims and reward pools over every graph.
+    fn totals(&self) -> Result<TotalsResponse, ChainError>;
+    /// The market contract's own bank balance of the staking denom: what
+    /// [`Chain::totals`] must add up to (docs/SPEC.md §5).
+    fn market_balance(&self) -> Result<u128, ChainError>;
 }

@@ -24,7 +24,9 @@ struct Pending {
 }
 
 fn pending_path(network: &str) -> Result<std::path::PathBuf, CliError> {
-    Ok(agora_home()?.join("commits").join(format!("{network}.json")))
+    Ok(agora_home()?
+        .join("commits")
+        .join(format!("{network}.json")))
 }
 
 fn load_pending(network: &str) -> Result<Vec<Pending>, CliError> {
@@ -38,7 +40,10 @@ fn load_pending(network: &str) -> Result<Vec<Pending>, CliError> {
 }
 
 fn save_pending(network: &str, pending: &[Pending]) -> Result<(), CliError> {
-    write_atomically(&pending_path(network)?, &serde_json::to_string_pretty(pending)?)
+    write_atomically(
+        &pending_path(network)?,
+        &serde_json::to_string_pretty(pending)?,
+    )
 }
 
 fn uid_of(chain: &NodeChain, name: &str) -> Result<u16, CliError> {
@@ -110,7 +115,11 @@ pub(super) fn run(args: &ChainArgs, network: &str) -> Result<(), CliError> {
         }
         ChainCommand::Metagraph | ChainCommand::Ranking => {
             let peers = chain.metagraph(TEXT)?;
-            show(peers, matches!(args.command, ChainCommand::Ranking), args.json)
+            show(
+                peers,
+                matches!(args.command, ChainCommand::Ranking),
+                args.json,
+            )
         }
     }
 }

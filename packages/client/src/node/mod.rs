@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use agora_market::msg::{
     CommitsResponse, EpochStateResponse, ExecuteMsg, GraphParams, MetagraphResponse, PeerInfo,
-    QueryMsg, WeightsResponse,
+    QueryMsg, TotalsResponse, WeightsResponse,
 };
 use cosmrs::proto::cosmos::bank::v1beta1::{QueryBalanceRequest, QueryBalanceResponse};
 use cosmrs::proto::cosmwasm::wasm::v1::{
@@ -325,11 +325,7 @@ impl NodeChain {
     /// Signs, simulates, pays and broadcasts `messages` from `name`, and
     /// waits for their block. A refusal at simulation costs nothing: the
     /// transaction is never broadcast.
-    fn submit(
-        &mut self,
-        name: &str,
-        messages: Vec<cosmrs::Any>,
-    ) -> Result<Included, ChainError> {
+    fn submit(&mut self, name: &str, messages: Vec<cosmrs::Any>) -> Result<Included, ChainError> {
         let key = self.key(name)?;
         let signer = tx::Signer::new(&self.rpc, &key.secret, &key.address)?;
         let simulated = signer.simulate(&self.rpc, &self.network, &messages)?;
@@ -380,11 +376,7 @@ impl Chain for NodeChain {
         })
     }
 
-    fn add_key(
-        &mut self,
-        name: &str,
-        key: &k256::ecdsa::SigningKey,
-    ) -> Result<String, ChainError> {
+    fn add_key(&mut self, name: &str, key: &k256::ecdsa::SigningKey) -> Result<String, ChainError> {
         self.insert_key(name, key.clone())
     }
 
@@ -560,5 +552,13 @@ impl Chain for NodeChain {
             graph: graph.to_string(),
             uid,
         })
+    }
+
+    fn totals(&self) -> Result<TotalsResponse, ChainError> {
+        self.query_market(&QueryMsg::Totals {})
+    }
+
+    fn market_balance(&self) -> Result<u128, ChainError> {
+        self.balance_of(self.market()?, &self.network.denom)
     }
 }

@@ -181,9 +181,15 @@ pub(crate) fn node_error(log: &str) -> String {
             text = &text[..position];
         }
     }
-    let text = text
+    let mut text = text
         .trim_start_matches("rpc error: code = Unknown desc = ")
         .trim_start_matches("Generic error: ");
+    // A message the contract could not parse: `kind: Serialization, error: …`.
+    if text.starts_with("kind: ")
+        && let Some((_, error)) = text.split_once(", error: ")
+    {
+        text = error;
+    }
     text.trim().to_string()
 }
 
@@ -202,6 +208,12 @@ mod tests {
         assert_eq!(
             node_error("unknown graph \"IMAGE\": query wasm contract failed: unknown request"),
             "unknown graph \"IMAGE\""
+        );
+        assert_eq!(
+            node_error(
+                "failed to execute message; message index: 0: kind: Serialization, error: missing field `graph` at line 1 column 24: execute wasm contract failed"
+            ),
+            "missing field `graph` at line 1 column 24"
         );
         assert_eq!(
             node_error("insufficient fees; got: 1uagora required: 250uagora: insufficient fee"),

@@ -1,7 +1,9 @@
 //! Building, simulating and signing transactions (cosmrs does the
 //! encoding and the signature; this file only fills in the fields).
 
-use cosmrs::proto::cosmos::auth::v1beta1::{BaseAccount, QueryAccountRequest, QueryAccountResponse};
+use cosmrs::proto::cosmos::auth::v1beta1::{
+    BaseAccount, QueryAccountRequest, QueryAccountResponse,
+};
 use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
 use cosmrs::proto::prost::Message;
 use cosmrs::tx::{Body, Fee, Msg, SignDoc, SignerInfo};
@@ -193,8 +195,8 @@ impl Signer {
                 .expect("one coin"),
             gas_limit,
         );
-        let auth = SignerInfo::single_direct(Some(self.key.public_key()), self.sequence)
-            .auth_info(fee);
+        let auth =
+            SignerInfo::single_direct(Some(self.key.public_key()), self.sequence).auth_info(fee);
         let chain_id = network
             .chain_id
             .parse()
@@ -214,7 +216,9 @@ impl Signer {
         network: &Network,
         messages: &[Any],
     ) -> Result<u64, ChainError> {
-        let tx = self.sign(network, messages.to_vec(), SIMULATION_GAS, 0)?;
+        // A fee of 1, not 0: paying a fee costs gas (two balance writes),
+        // and a simulation without it falls short of a small message's gas.
+        let tx = self.sign(network, messages.to_vec(), SIMULATION_GAS, 1)?;
         #[allow(deprecated)]
         let request = SimulateRequest {
             tx: None,
