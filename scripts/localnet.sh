@@ -11,14 +11,16 @@
 #
 # The binary is cached in $AGORA_CACHE (default ~/.cache/agora) and rebuilt
 # only when localnet/go.mod or go.sum change. Ports: AGORA_LOCALNET_RPC_PORT
-# (26657), _REST_PORT (1317), _GRPC_PORT (9090), _P2P_PORT (26656). The funded
-# test keys are in localnet/test-keys.txt (public mnemonics: test only).
+# (26657), _REST_PORT (1317), _GRPC_PORT (9090), _P2P_PORT (26656); a second
+# chain also needs its own AGORA_LOCALNET_RUN (where the pid is kept). The
+# funded test keys are in localnet/test-keys.txt (public mnemonics: test only).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${AGORA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/agora}/localnet
 bin_dir=$cache/bin
 wasmd=$bin_dir/wasmd
-run_dir=$cache/run
+# The running chain's pid and env; a second localnet needs its own (and ports).
+run_dir=${AGORA_LOCALNET_RUN:-$cache/run}
 chain_id=agora-localnet
 denom=uagora
 rpc_port=${AGORA_LOCALNET_RPC_PORT:-26657}

@@ -3,7 +3,9 @@
 # missing), formatting, lints, the committed Wasm artifact against a fresh
 # build, the README's gas table against the gas tool, then every test of the
 # workspace (unit, property, multi-test, process tests, and the artifact in
-# the real CosmWasm VM).
+# the real CosmWasm VM), then the node tests against a wasmd localnet it
+# starts and stops itself (skipped, and said so, where Go is missing; in CI
+# a missing Go fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +34,27 @@ echo "== cargo test --workspace"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
+
+echo "== the node tests, on a wasmd localnet (scripts/localnet.sh)"
+if command -v go >/dev/null 2>&1; then
+  # A localnet of its own, on ports of its own, so a user's running
+  # localnet is left alone.
+  export AGORA_LOCALNET_RUN=$HOME/.cache/agora/localnet/test-run
+  export AGORA_LOCALNET_RPC_PORT=36657 AGORA_LOCALNET_REST_PORT=31317
+  export AGORA_LOCALNET_GRPC_PORT=39090 AGORA_LOCALNET_P2P_PORT=36656
+  ./scripts/localnet.sh stop >/dev/null 2>&1 || true
+  trap 'rm -f "$log"; ./scripts/localnet.sh stop >/dev/null 2>&1 || true' EXIT
+  node_env=$(./scripts/localnet.sh start)
+  AGORA_LOCALNET_RPC=$(sed -n 's/^RPC=//p' <<<"$node_env")
+  export AGORA_LOCALNET_RPC
+  cargo test -p agora-client -p agora --test node -- --ignored --test-threads=1 2>&1 | tee -a "$log"
+  ./scripts/localnet.sh stop
+elif [ "${CI:-}" = true ]; then
+  echo "Go is missing: CI must run the node tests (install Go 1.24 or newer)" >&2
+  exit 1
+else
+  echo "Go is not installed: SKIPPING the node tests (install Go 1.24 or newer to run them)"
+fi
 
 # One closing line over every test binary (the last cargo line is the doc
 # tests', which may be empty).

@@ -1,0 +1,202 @@
+//! `agora deploy`, `agora chain --network localnet` and `agora demo
+//! --network localnet` as processes against the localnet. They need it
+//! running: `scripts/test.sh` starts it, runs these with `--ignored` and
+//! stops it (`AGORA_LOCALNET_RPC` names its RPC).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A fresh AGORA_HOME: its own deployment record and pending commits.
+fn home(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("agora-node-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn agora(home: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
+    command
+        .args(args)
+        .current_dir(workspace())
+        .env("AGORA_HOME", home);
+    if let Ok(rpc) = std::env::var("AGORA_LOCALNET_RPC") {
+        command.env("AGORA_LOCALNET_RPC", rpc);
+    }
+    command.output().unwrap()
+}
+
+fn ok(home: &Path, args: &[&str]) -> String {
+    let out = agora(home, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn chain(home: &Path, args: &[&str]) -> String {
+    let mut all = vec!["chain", "--network", "localnet"];
+    all.extend_from_slice(args);
+    ok(home, &all)
+}
+
+#[test]
+#[ignore = "needs the localnet: scripts/test.sh starts it"]
+fn deploy_then_a_market_by_hand() {
+    let home = home("deploy");
+    let params = home.join("params.json");
+    std::fs::write(
+        &params,
+        r#"{"epoch_length": 4, "emission_per_epoch": "1000000"}"#,
+    )
+    .unwrap();
+    let deployed: serde_json::Value = serde_json::from_str(&ok(
+        &home,
+        &[
+            "deploy",
+            "--network",
+            "localnet",
+            "--params",
+            params.to_str().unwrap(),
+            "--reward-pool",
+            "100000000",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let listed = std::fs::read_to_string(workspace().join("artifacts/checksums.txt")).unwrap();
+    assert_eq!(
+        deployed["checksum"].as_str().unwrap(),
+        listed.split_whitespace().next().unwrap(),
+        "the node's checksum is the committed artifact's"
+    );
+    assert!(deployed["code_id"].as_u64().unwrap() >= 1);
+    assert!(deployed["contract"].as_str().unwrap().starts_with("wasm1"));
+
+    assert!(chain(&home, &["register", "alice"]).contains("uid 0"));
+    assert!(chain(&home, &["register", "bob"]).contains("uid 1"));
+    chain(&home, &["stake", "alice", "1000000"]);
+    chain(&home, &["stake", "bob", "500000"]);
+    chain(&home, &["set-weights", "alice", "1:1"]);
+    chain(&home, &["set-weights", "bob", "0:1"]);
+    // A refusal: exit 2, the contract's words, nothing recorded.
+    let refused = agora(
+        &home,
+        &[
+            "chain",
+            "--network",
+            "localnet",
+            "set-weights",
+            "bob",
+            "1:1",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("may not weight itself"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(chain(&home, &["epoch", "--max-rows", "1"]).contains("epoch 0"));
+    assert!(chain(&home, &["epoch"]).contains("epoch 1"));
+    let ranking: Vec<serde_json::Value> =
+        serde_json::from_str(&chain(&home, &["ranking", "--json"])).unwrap();
+    assert_eq!(ranking.len(), 2);
+    let mut stakes: Vec<u128> = ranking
+        .iter()
+        .map(|peer| peer["stake"].as_str().unwrap().parse().unwrap())
+        .collect();
+    stakes.sort_unstable();
+    // Stake grows by what the epochs paid; it never falls below the bond.
+    assert!(stakes[0] >= 500_000 && stakes[1] >= 1_000_000, "{stakes:?}");
+    let paid: u128 = ranking
+        .iter()
+        .map(|peer| peer["last_paid"].as_str().unwrap().parse::<u128>().unwrap())
+        .sum();
+    assert!(paid > 0, "the second epoch paid: {ranking:?}");
+}
+
+#[test]
+#[ignore = "needs the localnet: scripts/test.sh starts it"]
+fn commit_reveal_by_hand_keeps_its_salt_until_the_epoch_reveals() {
+    let home = home("reveal");
+    let params = home.join("params.json");
+    std::fs::write(&params, r#"{"epoch_length": 4, "commit_reveal": true}"#).unwrap();
+    ok(
+        &home,
+        &[
+            "deploy",
+            "--network",
+            "localnet",
+            "--params",
+            params.to_str().unwrap(),
+        ],
+    );
+    chain(&home, &["register", "carol"]);
+    chain(&home, &["register", "dave"]);
+    chain(&home, &["stake", "carol", "1000"]);
+    assert!(chain(&home, &["set-weights", "carol", "1:5"]).contains("committed 1 weights"));
+    let pending = std::fs::read_to_string(home.join("commits/localnet.json")).unwrap();
+    assert!(pending.contains("carol"), "{pending}");
+    // The first epoch opens carol's reveal window; a later one reveals it.
+    let mut revealed = false;
+    for _ in 0..3 {
+        if chain(&home, &["epoch"]).contains("carol revealed 1 weights") {
+            revealed = true;
+            break;
+        }
+    }
+    assert!(revealed, "the commit was revealed within three epochs");
+    let pending = std::fs::read_to_string(home.join("commits/localnet.json")).unwrap();
+    assert!(!pending.contains("carol"), "{pending}");
+}
+
+#[test]
+#[ignore = "needs the localnet: scripts/test.sh starts it"]
+fn the_quick_demo_runs_on_the_node() {
+    let home = home("demo");
+    let out = home.join("out");
+    let stdout = ok(
+        &home,
+        &[
+            "demo",
+            "--network",
+            "localnet",
+            "--quick",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(stdout.contains("Spearman"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["epochs"].as_array().unwrap().len(), 2);
+    let paid: u64 = report["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|peer| peer["paid"].as_u64().unwrap())
+        .sum();
+    assert!(paid > 0, "the node's epochs paid the peers");
+}
+
+#[test]
+fn a_network_that_is_not_configured_is_named() {
+    let home = home("unknown");
+    let out = agora(&home, &["chain", "--network", "mainnet", "ranking"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no network \"mainnet\""), "{stderr}");
+    let out = agora(&home, &["chain", "--network", "localnet", "ranking"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("run `agora deploy --network localnet`"),
+        "no market recorded yet"
+    );
+}
