@@ -47,7 +47,7 @@ if command -v go >/dev/null 2>&1; then
   node_env=$(./scripts/localnet.sh start)
   AGORA_LOCALNET_RPC=$(sed -n 's/^RPC=//p' <<<"$node_env")
   export AGORA_LOCALNET_RPC
-  cargo test -p agora-client -p agora --test node -- --ignored --test-threads=1 2>&1 | tee -a "$log"
+  cargo test -p agora-client -p agora -p agora-vm --test node -- --ignored --test-threads=1 2>&1 | tee -a "$log"
   ./scripts/localnet.sh stop
 elif [ "${CI:-}" = true ]; then
   echo "Go is missing: CI must run the node tests (install Go 1.24 or newer)" >&2

@@ -12,6 +12,7 @@
 //! drive the contract through [`VmMarket`].
 
 mod market;
+pub mod node_gas;
 mod storage;
 pub mod workload;
 

@@ -322,6 +322,50 @@ impl NodeChain {
         self.submit(from, vec![message]).map(|_| ())
     }
 
+    /// Sends each of `amounts` (address, amount) from `from`, in one
+    /// transaction.
+    pub fn send_many(&mut self, from: &str, amounts: &[(String, u128)]) -> Result<(), ChainError> {
+        let sender = self.key(from)?.address.clone();
+        let message = tx::send_many(&sender, amounts, &self.network.denom)?;
+        self.submit(from, vec![message]).map(|_| ())
+    }
+
+    /// Executes each `(key, msg)` on the market, every key's transaction
+    /// broadcast before any is waited for, so that many land in one block.
+    /// Each key may appear once. Returns them in order.
+    pub fn execute_all(
+        &mut self,
+        batch: &[(String, ExecuteMsg)],
+    ) -> Result<Vec<Included>, ChainError> {
+        let contract = self.market()?.to_string();
+        let mut hashes = Vec::new();
+        for (name, msg) in batch {
+            let key = self.key(name)?;
+            let message = tx::execute(
+                &key.address,
+                &contract,
+                serde_json::to_vec(msg).map_err(json_error)?,
+                &[],
+            )?;
+            let signer = tx::Signer::new(&self.rpc, &key.secret, &key.address)?;
+            let simulated =
+                signer.simulate(&self.rpc, &self.network, std::slice::from_ref(&message))?;
+            let gas_limit = tx::gas_limit(simulated, self.network.gas_adjustment);
+            let fee = tx::fee_for(gas_limit, self.network.gas_price);
+            let signed = signer.sign(&self.network, vec![message], gas_limit, fee)?;
+            hashes.push(self.rpc.send(signed)?);
+        }
+        let mut included = Vec::new();
+        for hash in hashes {
+            let done = self.rpc.wait_for(hash, self.timeout())?;
+            if done.result.code.is_err() {
+                return Err(ChainError::Refused(rpc::node_error(&done.result.log)));
+            }
+            included.push(done);
+        }
+        Ok(included)
+    }
+
     /// Signs, simulates, pays and broadcasts `messages` from `name`, and
     /// waits for their block. A refusal at simulation costs nothing: the
     /// transaction is never broadcast.

@@ -98,23 +98,30 @@ impl Rpc {
         .map_err(|e| self.transport(e))
     }
 
-    /// Broadcasts and waits up to `timeout` for the block that includes it.
-    /// A transaction the mempool refuses (a fee too low, a bad sequence)
-    /// is `Rejected`; one included with an error is returned as included,
-    /// for the caller to read.
-    pub(crate) fn broadcast(&self, tx: Vec<u8>, timeout: Duration) -> Result<Included, ChainError> {
+    /// Hands `tx` to the mempool; returns its hash, for [`Rpc::wait_for`].
+    pub(crate) fn send(&self, tx: Vec<u8>) -> Result<cosmrs::tendermint::Hash, ChainError> {
         let checked = self
             .run(self.client.broadcast_tx_sync(tx))
             .map_err(|e| self.transport(e))?;
         if checked.code.is_err() {
             return Err(ChainError::Rejected(node_error(&checked.log)));
         }
+        Ok(checked.hash)
+    }
+
+    /// Waits up to `timeout` for the block that includes transaction
+    /// `hash`.
+    pub(crate) fn wait_for(
+        &self,
+        hash: cosmrs::tendermint::Hash,
+        timeout: Duration,
+    ) -> Result<Included, ChainError> {
         let started = Instant::now();
         loop {
             // Not found until a block includes it.
-            if let Ok(found) = self.run(self.client.tx(checked.hash, false)) {
+            if let Ok(found) = self.run(self.client.tx(hash, false)) {
                 return Ok(Included {
-                    hash: checked.hash.to_string(),
+                    hash: hash.to_string(),
                     height: found.height.value(),
                     gas_used: u64::try_from(found.tx_result.gas_used).unwrap_or(0),
                     gas_wanted: u64::try_from(found.tx_result.gas_wanted).unwrap_or(0),
@@ -123,12 +130,21 @@ impl Rpc {
             }
             if started.elapsed() > timeout {
                 return Err(ChainError::Timeout {
-                    hash: checked.hash.to_string(),
+                    hash: hash.to_string(),
                     seconds: timeout.as_secs(),
                 });
             }
             std::thread::sleep(POLL);
         }
+    }
+
+    /// Broadcasts and waits up to `timeout` for the block that includes it.
+    /// A transaction the mempool refuses (a fee too low, a bad sequence)
+    /// is `Rejected`; one included with an error is returned as included,
+    /// for the caller to read.
+    pub(crate) fn broadcast(&self, tx: Vec<u8>, timeout: Duration) -> Result<Included, ChainError> {
+        let hash = self.send(tx)?;
+        self.wait_for(hash, timeout)
     }
 
     /// Waits until the node has made block `height`.

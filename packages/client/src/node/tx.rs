@@ -125,6 +125,23 @@ pub(super) fn send(from: &str, to: &str, amount: u128, denom: &str) -> Result<An
     .map_err(invalid("send"))
 }
 
+/// One transfer from `from` to many addresses.
+pub(super) fn send_many(from: &str, to: &[(String, u128)], denom: &str) -> Result<Any, ChainError> {
+    let output = |(address, amount): &(String, u128)| {
+        Ok(cosmrs::bank::MultiSendIo {
+            address: account_id(address)?,
+            coins: coins(&[(*amount, denom)])?,
+        })
+    };
+    let total: u128 = to.iter().map(|(_, amount)| amount).sum();
+    cosmrs::bank::MsgMultiSend {
+        inputs: vec![output(&(from.to_string(), total))?],
+        outputs: to.iter().map(output).collect::<Result<_, ChainError>>()?,
+    }
+    .to_any()
+    .map_err(invalid("multi-send"))
+}
+
 /// The simulated gas times the adjustment, rounded up.
 pub(super) fn gas_limit(simulated: u64, adjustment: Decimal) -> u64 {
     (Decimal::from(simulated) * adjustment)
