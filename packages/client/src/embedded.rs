@@ -3,17 +3,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use agora_market::msg::{
-    CommitsResponse, EpochStateResponse, ExecuteMsg, GraphParams, MetagraphResponse, PeerInfo,
-    QueryMsg, TotalsResponse, WeightsResponse,
-};
-use cosmwasm_std::{Addr, Coin, HexBinary, Uint128, coins};
-use cw_multi_test::{App, AppResponse, Executor};
-use serde::de::DeserializeOwned;
-
 use std::sync::Arc;
 
-use crate::{Chain, ChainError, EpochOutcome, KeyAddresser, METAGRAPH_PAGE as PAGE};
+use agora_market::msg::{ExecuteMsg, GraphParams, QueryMsg};
+use cosmwasm_std::{Addr, Coin, Uint128, coins};
+use cw_multi_test::{App, Executor};
+
+use crate::{Attributes, Chain, ChainError, KeyAddresser};
 
 /// The market contract running in-process: a bank with named accounts, a
 /// block height that moves when told to, or with a wall clock
@@ -101,28 +97,16 @@ impl EmbeddedChain {
             .ok_or_else(|| ChainError::UnknownAccount(name.to_string()))
     }
 
-    fn send(
-        &mut self,
-        name: &str,
-        msg: &ExecuteMsg,
-        funds: u128,
-    ) -> Result<AppResponse, ChainError> {
-        let sender = self.account(name)?;
-        let funds: Vec<Coin> = if funds == 0 {
-            vec![]
-        } else {
-            coins(funds, &self.denom)
-        };
-        self.app
-            .execute_contract(sender, self.contract.clone(), msg, &funds)
-            .map_err(|e| ChainError::Refused(refusal(&e.to_string())))
-    }
-
-    fn query<T: DeserializeOwned>(&self, msg: &QueryMsg) -> Result<T, ChainError> {
-        self.app
+    /// `address`'s balance of the staking denom.
+    fn balance_of(&self, address: &Addr) -> Result<u128, ChainError> {
+        let coin = self
+            .app
             .wrap()
-            .query_wasm_smart(&self.contract, msg)
-            .map_err(|e| ChainError::Query(refusal(&e.to_string())))
+            .query_balance(address, &self.denom)
+            .map_err(|e| ChainError::Query(e.to_string()))?;
+        Uint128::try_from(coin.amount)
+            .map(|amount| amount.u128())
+            .map_err(|e| ChainError::Query(e.to_string()))
     }
 }
 
@@ -143,10 +127,6 @@ fn refusal(text: &str) -> String {
         .unwrap_or(text)
         .trim()
         .to_string()
-}
-
-fn attribute(response: &AppResponse, key: &str) -> Option<String> {
-    agora_testing::wasm_attribute(&response.events, key).map(str::to_string)
 }
 
 impl Chain for EmbeddedChain {
@@ -179,15 +159,7 @@ impl Chain for EmbeddedChain {
     }
 
     fn balance(&self, name: &str) -> Result<u128, ChainError> {
-        let address = self.account(name)?;
-        let coin = self
-            .app
-            .wrap()
-            .query_balance(address, &self.denom)
-            .map_err(|e| ChainError::Query(e.to_string()))?;
-        Uint128::try_from(coin.amount)
-            .map(|amount| amount.u128())
-            .map_err(|e| ChainError::Query(e.to_string()))
+        self.balance_of(&self.account(name)?)
     }
 
     fn address(&self, name: &str) -> Result<String, ChainError> {
@@ -201,177 +173,42 @@ impl Chain for EmbeddedChain {
         Arc::new(move |public_key: &[u8]| api.addr_make(&key_account(public_key)).to_string())
     }
 
-    fn register(
-        &mut self,
-        name: &str,
-        graph: &str,
-        endpoint: &str,
-        fee: u128,
-    ) -> Result<u16, ChainError> {
-        let msg = ExecuteMsg::Register {
-            graph: graph.to_string(),
-            endpoint: endpoint.to_string(),
-        };
-        let response = self.send(name, &msg, fee)?;
-        attribute(&response, "uid")
-            .and_then(|uid| uid.parse().ok())
-            .ok_or_else(|| ChainError::Query("register returned no uid".to_string()))
-    }
-
-    fn serve(&mut self, name: &str, graph: &str, endpoint: &str) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::Serve {
-            graph: graph.to_string(),
-            endpoint: endpoint.to_string(),
-        };
-        self.send(name, &msg, 0).map(|_| ())
-    }
-
-    fn stake(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::Stake {
-            graph: graph.to_string(),
-        };
-        self.send(name, &msg, amount).map(|_| ())
-    }
-
-    fn fund_rewards(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::FundRewards {
-            graph: graph.to_string(),
-        };
-        self.send(name, &msg, amount).map(|_| ())
-    }
-
-    fn unstake(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::Unstake {
-            graph: graph.to_string(),
-            amount: Uint128::new(amount),
-        };
-        self.send(name, &msg, 0).map(|_| ())
-    }
-
-    fn set_weights(
-        &mut self,
-        name: &str,
-        graph: &str,
-        weights: &[(u16, u16)],
-    ) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::SetWeights {
-            graph: graph.to_string(),
-            weights: weights.to_vec(),
-        };
-        self.send(name, &msg, 0).map(|_| ())
-    }
-
-    fn commit_weights(
-        &mut self,
-        name: &str,
-        graph: &str,
-        hash: [u8; 32],
-    ) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::CommitWeights {
-            graph: graph.to_string(),
-            hash: HexBinary::from(hash),
-        };
-        self.send(name, &msg, 0).map(|_| ())
-    }
-
-    fn reveal_weights(
-        &mut self,
-        name: &str,
-        graph: &str,
-        weights: &[(u16, u16)],
-        salt: &[u8],
-    ) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::RevealWeights {
-            graph: graph.to_string(),
-            weights: weights.to_vec(),
-            salt: HexBinary::from(salt),
-        };
-        self.send(name, &msg, 0).map(|_| ())
-    }
-
-    fn epoch(
-        &mut self,
-        name: &str,
-        graph: &str,
-        max_rows: Option<u32>,
-    ) -> Result<EpochOutcome, ChainError> {
-        let msg = ExecuteMsg::Epoch {
-            graph: graph.to_string(),
-            max_rows,
-        };
-        let mut pages = 0;
-        loop {
-            let response = self.send(name, &msg, 0)?;
-            pages += 1;
-            if attribute(&response, "finished").as_deref() == Some("true") {
-                let number = |key: &str| {
-                    attribute(&response, key)
-                        .and_then(|v| v.parse::<u128>().ok())
-                        .unwrap_or_default()
-                };
-                return Ok(EpochOutcome {
-                    epoch: number("epoch") as u64,
-                    pages,
-                    emitted: number("emitted"),
-                });
-            }
-        }
-    }
-
-    fn metagraph(&self, graph: &str) -> Result<Vec<PeerInfo>, ChainError> {
-        let mut peers: Vec<PeerInfo> = Vec::new();
-        loop {
-            let page: MetagraphResponse = self.query(&QueryMsg::Metagraph {
-                graph: graph.to_string(),
-                start_after: peers.last().map(|peer| peer.uid),
-                limit: Some(PAGE),
-            })?;
-            let done = page.peers.len() < PAGE as usize;
-            peers.extend(page.peers);
-            if done {
-                return Ok(peers);
-            }
-        }
-    }
-
-    fn epoch_state(&self, graph: &str) -> Result<EpochStateResponse, ChainError> {
-        self.query(&QueryMsg::EpochState {
-            graph: graph.to_string(),
-        })
-    }
-
-    fn params(&self, graph: &str) -> Result<GraphParams, ChainError> {
-        self.query(&QueryMsg::Params {
-            graph: graph.to_string(),
-        })
-    }
-
-    fn weights(&self, graph: &str, uid: u16) -> Result<WeightsResponse, ChainError> {
-        self.query(&QueryMsg::Weights {
-            graph: graph.to_string(),
-            uid,
-        })
-    }
-
-    fn commits(&self, graph: &str, uid: u16) -> Result<CommitsResponse, ChainError> {
-        self.query(&QueryMsg::Commits {
-            graph: graph.to_string(),
-            uid,
-        })
-    }
-
-    fn totals(&self) -> Result<TotalsResponse, ChainError> {
-        self.query(&QueryMsg::Totals {})
-    }
-
     fn market_balance(&self) -> Result<u128, ChainError> {
-        let coin = self
+        self.balance_of(&self.contract)
+    }
+
+    fn execute_market(
+        &mut self,
+        name: &str,
+        msg: &ExecuteMsg,
+        funds: u128,
+    ) -> Result<Attributes, ChainError> {
+        let sender = self.account(name)?;
+        let funds: Vec<Coin> = if funds == 0 {
+            vec![]
+        } else {
+            coins(funds, &self.denom)
+        };
+        let response = self
+            .app
+            .execute_contract(sender, self.contract.clone(), msg, &funds)
+            .map_err(|e| ChainError::Refused(refusal(&e.to_string())))?;
+        let attributes = response
+            .events
+            .iter()
+            .filter(|event| event.ty == "wasm")
+            .flat_map(|event| &event.attributes)
+            .map(|attribute| (attribute.key.clone(), attribute.value.clone()))
+            .collect();
+        Ok(Attributes(attributes))
+    }
+
+    fn query_market_json(&self, msg: &QueryMsg) -> Result<Vec<u8>, ChainError> {
+        let answer: serde_json::Value = self
             .app
             .wrap()
-            .query_balance(&self.contract, &self.denom)
-            .map_err(|e| ChainError::Query(e.to_string()))?;
-        Uint128::try_from(coin.amount)
-            .map(|amount| amount.u128())
-            .map_err(|e| ChainError::Query(e.to_string()))
+            .query_wasm_smart(&self.contract, msg)
+            .map_err(|e| ChainError::Query(refusal(&e.to_string())))?;
+        serde_json::to_vec(&answer).map_err(|e| ChainError::Query(e.to_string()))
     }
 }

@@ -19,7 +19,8 @@ pub use node::{Network, NodeChain};
 pub const METAGRAPH_PAGE: u32 = 256;
 
 use agora_market::msg::{
-    CommitsResponse, EpochStateResponse, GraphParams, PeerInfo, TotalsResponse, WeightsResponse,
+    CommitsResponse, EpochStateResponse, ExecuteMsg, GraphParams, MetagraphResponse, PeerInfo,
+    QueryMsg, TotalsResponse, WeightsResponse,
 };
 
 /// A salt for a commit-reveal commitment: 32 bytes from the OS's random
@@ -67,8 +68,35 @@ pub struct EpochOutcome {
     pub emitted: u128,
 }
 
+/// The attributes of the contract's `wasm` event, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attributes(pub Vec<(String, String)>);
+
+impl Attributes {
+    /// The value of the first attribute named `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Query `msg` of the market, decoded.
+fn query<T: serde::de::DeserializeOwned, C: Chain + ?Sized>(
+    chain: &C,
+    msg: &QueryMsg,
+) -> Result<T, ChainError> {
+    let answer = chain.query_market_json(msg)?;
+    serde_json::from_slice(&answer)
+        .map_err(|e| ChainError::Query(format!("undecodable answer: {e}")))
+}
+
 /// Every message and query a peer sends to the market. Accounts are named
-/// by the implementation's key names.
+/// by the implementation's key names. An implementation provides keys,
+/// blocks and two calls, [`Chain::execute_market`] and
+/// [`Chain::query_market_json`]; every message and query is written once on
+/// top of them.
 pub trait Chain {
     /// The current block height.
     fn height(&self) -> Result<u64, ChainError>;
@@ -91,6 +119,19 @@ pub trait Chain {
     /// signs for: how an axon knows which peer a signed request comes from.
     fn key_addresser(&self) -> KeyAddresser;
 
+    /// Executes `msg` on the market from key `name`, with `funds` of the
+    /// staking denom attached (none when 0); returns the attributes of the
+    /// contract's `wasm` event. Every message below goes through it.
+    fn execute_market(
+        &mut self,
+        name: &str,
+        msg: &ExecuteMsg,
+        funds: u128,
+    ) -> Result<Attributes, ChainError>;
+    /// A smart query of the market: its JSON answer. Every query below goes
+    /// through it.
+    fn query_market_json(&self, msg: &QueryMsg) -> Result<Vec<u8>, ChainError>;
+
     /// Registers `name` in `graph` with `fee` attached; returns its uid.
     fn register(
         &mut self,
@@ -98,27 +139,81 @@ pub trait Chain {
         graph: &str,
         endpoint: &str,
         fee: u128,
-    ) -> Result<u16, ChainError>;
-    fn serve(&mut self, name: &str, graph: &str, endpoint: &str) -> Result<(), ChainError>;
-    fn stake(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError>;
+    ) -> Result<u16, ChainError> {
+        let msg = ExecuteMsg::Register {
+            graph: graph.to_string(),
+            endpoint: endpoint.to_string(),
+        };
+        self.execute_market(name, &msg, fee)?
+            .get("uid")
+            .and_then(|uid| uid.parse().ok())
+            .ok_or_else(|| ChainError::Query("register returned no uid".to_string()))
+    }
+    fn serve(&mut self, name: &str, graph: &str, endpoint: &str) -> Result<(), ChainError> {
+        let msg = ExecuteMsg::Serve {
+            graph: graph.to_string(),
+            endpoint: endpoint.to_string(),
+        };
+        self.execute_market(name, &msg, 0).map(drop)
+    }
+    fn stake(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError> {
+        let msg = ExecuteMsg::Stake {
+            graph: graph.to_string(),
+        };
+        self.execute_market(name, &msg, amount).map(drop)
+    }
     /// Adds `amount` from `name` to `graph`'s reward pool.
-    fn fund_rewards(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError>;
-    fn unstake(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError>;
+    fn fund_rewards(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError> {
+        let msg = ExecuteMsg::FundRewards {
+            graph: graph.to_string(),
+        };
+        self.execute_market(name, &msg, amount).map(drop)
+    }
+    fn unstake(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError> {
+        let msg = ExecuteMsg::Unstake {
+            graph: graph.to_string(),
+            amount: amount.into(),
+        };
+        self.execute_market(name, &msg, 0).map(drop)
+    }
     fn set_weights(
         &mut self,
         name: &str,
         graph: &str,
         weights: &[(u16, u16)],
-    ) -> Result<(), ChainError>;
-    fn commit_weights(&mut self, name: &str, graph: &str, hash: [u8; 32])
-    -> Result<(), ChainError>;
+    ) -> Result<(), ChainError> {
+        let msg = ExecuteMsg::SetWeights {
+            graph: graph.to_string(),
+            weights: weights.to_vec(),
+        };
+        self.execute_market(name, &msg, 0).map(drop)
+    }
+    fn commit_weights(
+        &mut self,
+        name: &str,
+        graph: &str,
+        hash: [u8; 32],
+    ) -> Result<(), ChainError> {
+        let msg = ExecuteMsg::CommitWeights {
+            graph: graph.to_string(),
+            hash: hash.into(),
+        };
+        self.execute_market(name, &msg, 0).map(drop)
+    }
     fn reveal_weights(
         &mut self,
         name: &str,
         graph: &str,
         weights: &[(u16, u16)],
         salt: &[u8],
-    ) -> Result<(), ChainError>;
+    ) -> Result<(), ChainError> {
+        let msg = ExecuteMsg::RevealWeights {
+            graph: graph.to_string(),
+            weights: weights.to_vec(),
+            salt: salt.into(),
+        };
+        self.execute_market(name, &msg, 0).map(drop)
+    }
     /// Runs `graph`'s epoch to its last page, `max_rows` uids a page
     /// (`None`: one transaction).
     fn epoch(
@@ -126,16 +221,88 @@ pub trait Chain {
         name: &str,
         graph: &str,
         max_rows: Option<u32>,
-    ) -> Result<EpochOutcome, ChainError>;
+    ) -> Result<EpochOutcome, ChainError> {
+        let msg = ExecuteMsg::Epoch {
+            graph: graph.to_string(),
+            max_rows,
+        };
+        let mut pages = 0;
+        loop {
+            let attributes = self.execute_market(name, &msg, 0)?;
+            pages += 1;
+            if attributes.get("finished") == Some("true") {
+                let number = |key: &str| {
+                    attributes
+                        .get(key)
+                        .and_then(|v| v.parse::<u128>().ok())
+                        .unwrap_or_default()
+                };
+                return Ok(EpochOutcome {
+                    epoch: number("epoch") as u64,
+                    pages,
+                    emitted: number("emitted"),
+                });
+            }
+        }
+    }
 
     /// Every peer of `graph`, in uid order (all pages of the query).
-    fn metagraph(&self, graph: &str) -> Result<Vec<PeerInfo>, ChainError>;
-    fn epoch_state(&self, graph: &str) -> Result<EpochStateResponse, ChainError>;
-    fn params(&self, graph: &str) -> Result<GraphParams, ChainError>;
-    fn weights(&self, graph: &str, uid: u16) -> Result<WeightsResponse, ChainError>;
-    fn commits(&self, graph: &str, uid: u16) -> Result<CommitsResponse, ChainError>;
+    fn metagraph(&self, graph: &str) -> Result<Vec<PeerInfo>, ChainError> {
+        let mut peers: Vec<PeerInfo> = Vec::new();
+        loop {
+            let page: MetagraphResponse = query(
+                self,
+                &QueryMsg::Metagraph {
+                    graph: graph.to_string(),
+                    start_after: peers.last().map(|peer| peer.uid),
+                    limit: Some(METAGRAPH_PAGE),
+                },
+            )?;
+            let done = page.peers.len() < METAGRAPH_PAGE as usize;
+            peers.extend(page.peers);
+            if done {
+                return Ok(peers);
+            }
+        }
+    }
+    fn epoch_state(&self, graph: &str) -> Result<EpochStateResponse, ChainError> {
+        query(
+            self,
+            &QueryMsg::EpochState {
+                graph: graph.to_string(),
+            },
+        )
+    }
+    fn params(&self, graph: &str) -> Result<GraphParams, ChainError> {
+        query(
+            self,
+            &QueryMsg::Params {
+                graph: graph.to_string(),
+            },
+        )
+    }
+    fn weights(&self, graph: &str, uid: u16) -> Result<WeightsResponse, ChainError> {
+        query(
+            self,
+            &QueryMsg::Weights {
+                graph: graph.to_string(),
+                uid,
+            },
+        )
+    }
+    fn commits(&self, graph: &str, uid: u16) -> Result<CommitsResponse, ChainError> {
+        query(
+            self,
+            &QueryMsg::Commits {
+                graph: graph.to_string(),
+                uid,
+            },
+        )
+    }
     /// Bonded stake, claims and reward pools over every graph.
-    fn totals(&self) -> Result<TotalsResponse, ChainError>;
+    fn totals(&self) -> Result<TotalsResponse, ChainError> {
+        query(self, &QueryMsg::Totals {})
+    }
     /// The market contract's own bank balance of the staking denom: what
     /// [`Chain::totals`] must add up to (docs/SPEC.md §5).
     fn market_balance(&self) -> Result<u128, ChainError>;

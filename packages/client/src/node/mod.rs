@@ -9,22 +9,18 @@ mod tx;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use agora_market::msg::{
-    CommitsResponse, EpochStateResponse, ExecuteMsg, GraphParams, MetagraphResponse, PeerInfo,
-    QueryMsg, TotalsResponse, WeightsResponse,
-};
+use agora_market::msg::{ExecuteMsg, QueryMsg};
 use cosmrs::proto::cosmos::bank::v1beta1::{QueryBalanceRequest, QueryBalanceResponse};
 use cosmrs::proto::cosmwasm::wasm::v1::{
     QueryCodeRequest, QueryCodeResponse, QuerySmartContractStateRequest,
     QuerySmartContractStateResponse,
 };
 use rust_decimal::Decimal;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use rpc::Included;
 
-use crate::{Chain, ChainError, EpochOutcome, KeyAddresser, METAGRAPH_PAGE};
+use crate::{Attributes, Chain, ChainError, KeyAddresser};
 
 /// A network as `agora.toml` names it: where its node answers and how its
 /// transactions are paid.
@@ -212,29 +208,6 @@ impl NodeChain {
         })
     }
 
-    /// A smart query of the market.
-    pub fn query_market<T: DeserializeOwned>(&self, msg: &QueryMsg) -> Result<T, ChainError> {
-        let address = self.market()?.to_string();
-        self.query_json(&address, &serde_json::to_vec(msg).map_err(json_error)?)
-    }
-
-    /// A smart query of any contract, with raw JSON.
-    pub fn query_json<T: DeserializeOwned>(
-        &self,
-        contract: &str,
-        query: &[u8],
-    ) -> Result<T, ChainError> {
-        let answer: QuerySmartContractStateResponse = self.rpc.query(
-            "/cosmwasm.wasm.v1.Query/SmartContractState",
-            &QuerySmartContractStateRequest {
-                address: contract.to_string(),
-                query_data: query.to_vec(),
-            },
-        )?;
-        serde_json::from_slice(&answer.data)
-            .map_err(|e| ChainError::Query(format!("undecodable answer: {e}")))
-    }
-
     /// Executes `msg` (raw JSON) on the market from `name`, with `funds`.
     pub fn execute_json(
         &mut self,
@@ -248,27 +221,14 @@ impl NodeChain {
         self.submit(name, vec![message])
     }
 
-    fn execute(
-        &mut self,
-        name: &str,
-        msg: &ExecuteMsg,
-        funds: u128,
-    ) -> Result<Included, ChainError> {
-        let denom = self.network.denom.clone();
-        let funds: Vec<(u128, &str)> = if funds == 0 {
-            vec![]
-        } else {
-            vec![(funds, denom.as_str())]
-        };
-        self.execute_json(name, serde_json::to_vec(msg).map_err(json_error)?, &funds)
-    }
-
     /// Stores `wasm` from `name`; returns the code id and the checksum the
     /// node reports.
     pub fn store_code(&mut self, name: &str, wasm: &[u8]) -> Result<(u64, String), ChainError> {
         let sender = self.key(name)?.address.clone();
         let included = self.submit(name, vec![tx::store_code(&sender, wasm)?])?;
-        let code_id = event_value(&included, "store_code", "code_id")
+        let code_id = included
+            .attributes("store_code")
+            .get("code_id")
             .and_then(|id| id.parse().ok())
             .ok_or_else(|| ChainError::Query("store_code returned no code id".to_string()))?;
         let checksum = self.code_checksum(code_id)?;
@@ -292,7 +252,10 @@ impl NodeChain {
             label,
         )?;
         let included = self.submit(name, vec![message])?;
-        event_value(&included, "instantiate", "_contract_address")
+        included
+            .attributes("instantiate")
+            .get("_contract_address")
+            .map(str::to_string)
             .ok_or_else(|| ChainError::Query("instantiate returned no address".to_string()))
     }
 
@@ -392,18 +355,6 @@ fn json_error(error: serde_json::Error) -> ChainError {
     ChainError::Query(format!("JSON: {error}"))
 }
 
-/// Attribute `key` of the first event of type `kind`.
-fn event_value(included: &Included, kind: &str, key: &str) -> Option<String> {
-    included
-        .result
-        .events
-        .iter()
-        .filter(|event| event.kind == kind)
-        .flat_map(|event| &event.attributes)
-        .find(|attribute| attribute.key_bytes() == key.as_bytes())
-        .and_then(|attribute| attribute.value_str().ok().map(str::to_string))
-}
-
 impl Chain for NodeChain {
     fn height(&self) -> Result<u64, ChainError> {
         self.rpc.height()
@@ -437,172 +388,35 @@ impl Chain for NodeChain {
         self.balance_of(&self.address(name)?, &self.network.denom)
     }
 
-    fn register(
-        &mut self,
-        name: &str,
-        graph: &str,
-        endpoint: &str,
-        fee: u128,
-    ) -> Result<u16, ChainError> {
-        let msg = ExecuteMsg::Register {
-            graph: graph.to_string(),
-            endpoint: endpoint.to_string(),
-        };
-        let included = self.execute(name, &msg, fee)?;
-        included
-            .attribute("uid")
-            .and_then(|uid| uid.parse().ok())
-            .ok_or_else(|| ChainError::Query("register returned no uid".to_string()))
-    }
-
-    fn serve(&mut self, name: &str, graph: &str, endpoint: &str) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::Serve {
-            graph: graph.to_string(),
-            endpoint: endpoint.to_string(),
-        };
-        self.execute(name, &msg, 0).map(|_| ())
-    }
-
-    fn stake(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::Stake {
-            graph: graph.to_string(),
-        };
-        self.execute(name, &msg, amount).map(|_| ())
-    }
-
-    fn fund_rewards(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::FundRewards {
-            graph: graph.to_string(),
-        };
-        self.execute(name, &msg, amount).map(|_| ())
-    }
-
-    fn unstake(&mut self, name: &str, graph: &str, amount: u128) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::Unstake {
-            graph: graph.to_string(),
-            amount: amount.into(),
-        };
-        self.execute(name, &msg, 0).map(|_| ())
-    }
-
-    fn set_weights(
-        &mut self,
-        name: &str,
-        graph: &str,
-        weights: &[(u16, u16)],
-    ) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::SetWeights {
-            graph: graph.to_string(),
-            weights: weights.to_vec(),
-        };
-        self.execute(name, &msg, 0).map(|_| ())
-    }
-
-    fn commit_weights(
-        &mut self,
-        name: &str,
-        graph: &str,
-        hash: [u8; 32],
-    ) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::CommitWeights {
-            graph: graph.to_string(),
-            hash: hash.into(),
-        };
-        self.execute(name, &msg, 0).map(|_| ())
-    }
-
-    fn reveal_weights(
-        &mut self,
-        name: &str,
-        graph: &str,
-        weights: &[(u16, u16)],
-        salt: &[u8],
-    ) -> Result<(), ChainError> {
-        let msg = ExecuteMsg::RevealWeights {
-            graph: graph.to_string(),
-            weights: weights.to_vec(),
-            salt: salt.into(),
-        };
-        self.execute(name, &msg, 0).map(|_| ())
-    }
-
-    fn epoch(
-        &mut self,
-        name: &str,
-        graph: &str,
-        max_rows: Option<u32>,
-    ) -> Result<EpochOutcome, ChainError> {
-        let msg = ExecuteMsg::Epoch {
-            graph: graph.to_string(),
-            max_rows,
-        };
-        let mut pages = 0;
-        loop {
-            let included = self.execute(name, &msg, 0)?;
-            pages += 1;
-            if included.attribute("finished").as_deref() == Some("true") {
-                let number = |key: &str| {
-                    included
-                        .attribute(key)
-                        .and_then(|v| v.parse::<u128>().ok())
-                        .unwrap_or_default()
-                };
-                return Ok(EpochOutcome {
-                    epoch: number("epoch") as u64,
-                    pages,
-                    emitted: number("emitted"),
-                });
-            }
-        }
-    }
-
-    fn metagraph(&self, graph: &str) -> Result<Vec<PeerInfo>, ChainError> {
-        let mut peers: Vec<PeerInfo> = Vec::new();
-        loop {
-            let page: MetagraphResponse = self.query_market(&QueryMsg::Metagraph {
-                graph: graph.to_string(),
-                start_after: peers.last().map(|peer| peer.uid),
-                limit: Some(METAGRAPH_PAGE),
-            })?;
-            let done = page.peers.len() < METAGRAPH_PAGE as usize;
-            peers.extend(page.peers);
-            if done {
-                return Ok(peers);
-            }
-        }
-    }
-
-    fn epoch_state(&self, graph: &str) -> Result<EpochStateResponse, ChainError> {
-        self.query_market(&QueryMsg::EpochState {
-            graph: graph.to_string(),
-        })
-    }
-
-    fn params(&self, graph: &str) -> Result<GraphParams, ChainError> {
-        self.query_market(&QueryMsg::Params {
-            graph: graph.to_string(),
-        })
-    }
-
-    fn weights(&self, graph: &str, uid: u16) -> Result<WeightsResponse, ChainError> {
-        self.query_market(&QueryMsg::Weights {
-            graph: graph.to_string(),
-            uid,
-        })
-    }
-
-    fn commits(&self, graph: &str, uid: u16) -> Result<CommitsResponse, ChainError> {
-        self.query_market(&QueryMsg::Commits {
-            graph: graph.to_string(),
-            uid,
-        })
-    }
-
-    fn totals(&self) -> Result<TotalsResponse, ChainError> {
-        self.query_market(&QueryMsg::Totals {})
-    }
-
     fn market_balance(&self) -> Result<u128, ChainError> {
         self.balance_of(self.market()?, &self.network.denom)
+    }
+
+    fn execute_market(
+        &mut self,
+        name: &str,
+        msg: &ExecuteMsg,
+        funds: u128,
+    ) -> Result<Attributes, ChainError> {
+        let denom = self.network.denom.clone();
+        let funds: Vec<(u128, &str)> = if funds == 0 {
+            vec![]
+        } else {
+            vec![(funds, denom.as_str())]
+        };
+        let included =
+            self.execute_json(name, serde_json::to_vec(msg).map_err(json_error)?, &funds)?;
+        Ok(included.attributes("wasm"))
+    }
+
+    fn query_market_json(&self, msg: &QueryMsg) -> Result<Vec<u8>, ChainError> {
+        let answer: QuerySmartContractStateResponse = self.rpc.query(
+            "/cosmwasm.wasm.v1.Query/SmartContractState",
+            &QuerySmartContractStateRequest {
+                address: self.market()?.to_string(),
+                query_data: serde_json::to_vec(msg).map_err(json_error)?,
+            },
+        )?;
+        Ok(answer.data)
     }
 }

@@ -10,7 +10,7 @@ use cosmrs::rpc::endpoint::abci_query::AbciQuery;
 use cosmrs::rpc::{Client, HttpClient, HttpClientUrl, client::CompatMode};
 use cosmrs::tendermint::abci::types::ExecTxResult;
 
-use crate::ChainError;
+use crate::{Attributes, ChainError};
 
 /// How often inclusion is polled for.
 const POLL: Duration = Duration::from_millis(100);
@@ -165,15 +165,22 @@ impl Rpc {
 }
 
 impl Included {
-    /// The value of attribute `key` of the contract's `wasm` event.
-    pub fn attribute(&self, key: &str) -> Option<String> {
-        self.result
+    /// The attributes of the events of type `kind` (`wasm`: the
+    /// contract's own), in order; those that are not UTF-8 are left out.
+    pub fn attributes(&self, kind: &str) -> Attributes {
+        let attributes = self
+            .result
             .events
             .iter()
-            .filter(|event| event.kind == "wasm")
+            .filter(|event| event.kind == kind)
             .flat_map(|event| &event.attributes)
-            .find(|attribute| attribute.key_bytes() == key.as_bytes())
-            .and_then(|attribute| attribute.value_str().ok().map(str::to_string))
+            .filter_map(|attribute| {
+                let key = attribute.key_str().ok()?;
+                let value = attribute.value_str().ok()?;
+                Some((key.to_string(), value.to_string()))
+            })
+            .collect();
+        Attributes(attributes)
     }
 }
 
