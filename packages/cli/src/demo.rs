@@ -12,8 +12,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::plots;
 
+use crate::deploy::NodeArgs;
 use crate::error::{CliError, finish};
-use crate::network::NetworkArgs;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -52,18 +52,12 @@ pub struct DemoArgs {
     /// Where report.json, stake_share.svg and loss.svg go.
     #[arg(long, default_value = "agora-demo")]
     out: PathBuf,
-    /// Run the market on this network's node instead of the embedded
-    /// chain: a fresh market is deployed there, and every register, stake,
+    /// With --network, the market runs on that network's node instead of
+    /// the embedded chain: a fresh market is deployed there, `--key` funds
+    /// the peers' accounts and sends the epochs, and every register, stake,
     /// row, commit, reveal and epoch is a real transaction.
     #[command(flatten)]
-    network: NetworkArgs,
-    /// On a node: the funded key that deploys, pays the peers' accounts
-    /// and sends the epochs.
-    #[arg(long, default_value = "deployer")]
-    key: String,
-    /// On a node: the optimized artifact to deploy.
-    #[arg(long, default_value = "artifacts/agora_market.wasm")]
-    wasm: PathBuf,
+    node: NodeArgs,
 }
 
 /// Local training steps of honest peer `i`: each trains a third as much
@@ -145,22 +139,26 @@ fn demo(args: &DemoArgs) -> Result<(), CliError> {
             epoch_bar.set_position(0);
         }
     };
-    let report = match &args.network.network {
+    let report = match &args.node.network.network {
         None => runtime.block_on(run_market(&config, &stop, watch))?,
         Some(name) => {
-            let mut chain = crate::network::connect(&args.network, name)?;
-            crate::network::sign_as(&mut chain, &args.key)?;
+            let mut chain = args.node.connect(name)?;
             status.set_message(format!("deploying a fresh market on {name}"));
             let deployment = crate::deploy::deploy_market(
                 &mut chain,
-                &args.key,
-                &args.wasm,
+                &args.node,
                 config.graph_params(),
                 config.reward_pool(),
             )?;
             bars.println(format!("market {} on {name}", deployment.contract))
                 .ok();
-            runtime.block_on(run_market_on(&mut chain, &args.key, &config, &stop, watch))?
+            runtime.block_on(run_market_on(
+                &mut chain,
+                &args.node.key,
+                &config,
+                &stop,
+                watch,
+            ))?
         }
     };
     status.finish_and_clear();

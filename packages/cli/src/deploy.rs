@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use agora_client::Chain;
+use agora_client::{Chain, NodeChain};
 use agora_market::msg::{GraphParams, InstantiateMsg, MigrateMsg, TEXT};
 use clap::Args;
 use sha2::{Digest, Sha256};
@@ -14,13 +14,34 @@ use crate::network::{self, Deployment, NetworkArgs};
 /// The label the market is instantiated with.
 const LABEL: &str = "agora-market";
 
+/// How a command reaches a node, signs there, and what it stores.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    /// On a node: the key that signs and pays; it becomes the admin of a
+    /// market it instantiates (`deployer`: the localnet's test key).
+    #[arg(long, default_value = "deployer")]
+    pub key: String,
+    /// On a node: the optimized artifact to store; its sha256 must be the
+    /// one in checksums.txt beside it.
+    #[arg(long, default_value = "artifacts/agora_market.wasm")]
+    pub wasm: PathBuf,
+}
+
+impl NodeArgs {
+    /// Network `name`'s chain, signing as `--key`.
+    pub fn connect(&self, name: &str) -> Result<NodeChain, CliError> {
+        let mut chain = network::connect(&self.network, name)?;
+        network::sign_as(&mut chain, &self.key)?;
+        Ok(chain)
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     #[command(flatten)]
-    network: NetworkArgs,
-    /// The key that pays and becomes the contract's admin.
-    #[arg(long, default_value = "deployer")]
-    key: String,
+    node: NodeArgs,
     /// The TEXT graph's params as JSON (docs/messages.md); omitted fields
     /// take their defaults (docs/SPEC.md §2).
     #[arg(long)]
@@ -28,10 +49,6 @@ pub struct DeployArgs {
     /// Tokens the key adds to TEXT's reward pool after instantiating.
     #[arg(long, default_value_t = 0)]
     reward_pool: u128,
-    /// The optimized artifact; its checksum is read from checksums.txt
-    /// beside it.
-    #[arg(long, default_value = "artifacts/agora_market.wasm")]
-    wasm: PathBuf,
     /// Print one JSON object: code_id, contract, checksum.
     #[arg(long)]
     json: bool,
@@ -39,14 +56,9 @@ pub struct DeployArgs {
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
+    /// `--key` must be the contract's admin; `--wasm` is the new code.
     #[command(flatten)]
-    network: NetworkArgs,
-    /// The contract's admin key.
-    #[arg(long, default_value = "deployer")]
-    key: String,
-    /// The new optimized artifact (checksums.txt beside it).
-    #[arg(long, default_value = "artifacts/agora_market.wasm")]
-    wasm: PathBuf,
+    node: NodeArgs,
     #[arg(long)]
     json: bool,
 }
@@ -95,11 +107,7 @@ fn artifact(path: &Path) -> Result<(Vec<u8>, String), CliError> {
 }
 
 /// Stores the artifact and checks that the node computed its checksum.
-fn store(
-    chain: &mut agora_client::NodeChain,
-    key: &str,
-    path: &Path,
-) -> Result<(u64, String), CliError> {
+fn store(chain: &mut NodeChain, key: &str, path: &Path) -> Result<(u64, String), CliError> {
     let (wasm, expected) = artifact(path)?;
     eprintln!("storing {} ({} bytes)", path.display(), wasm.len());
     let (code_id, checksum) = chain.store_code(key, &wasm)?;
@@ -136,14 +144,13 @@ fn read_params(path: &Path) -> Result<GraphParams, CliError> {
 }
 
 fn deploy(args: &DeployArgs) -> Result<(), CliError> {
-    let name = network_name(&args.network)?;
-    let mut chain = network::connect(&args.network, name)?;
-    network::sign_as(&mut chain, &args.key)?;
+    let name = network_name(&args.node.network)?;
     let params = match &args.params {
         Some(path) => read_params(path)?,
         None => GraphParams::builder().build(),
     };
-    let deployment = deploy_market(&mut chain, &args.key, &args.wasm, params, args.reward_pool)?;
+    let mut chain = args.node.connect(name)?;
+    let deployment = deploy_market(&mut chain, &args.node, params, args.reward_pool)?;
     let path = network::record(name, &deployment)?;
     print_deployment(&deployment, args.json)?;
     if !args.json {
@@ -152,17 +159,17 @@ fn deploy(args: &DeployArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Stores the artifact at `wasm`, instantiates it with `params` (the key
-/// as admin), funds TEXT's reward pool with `reward_pool`, and points
-/// `chain` at the new market.
+/// Stores `node.wasm`, instantiates it with `params` (`node.key` as
+/// admin), funds TEXT's reward pool with `reward_pool`, and points `chain`
+/// at the new market.
 pub fn deploy_market(
-    chain: &mut agora_client::NodeChain,
-    key: &str,
-    wasm: &Path,
+    chain: &mut NodeChain,
+    node: &NodeArgs,
     params: GraphParams,
     reward_pool: u128,
 ) -> Result<Deployment, CliError> {
-    let (code_id, checksum) = store(chain, key, wasm)?;
+    let key = node.key.as_str();
+    let (code_id, checksum) = store(chain, key, &node.wasm)?;
     eprintln!("instantiating code {code_id}");
     let msg = InstantiateMsg {
         denom: chain.network().denom.clone(),
@@ -183,17 +190,18 @@ pub fn deploy_market(
 }
 
 fn migrate(args: &MigrateArgs) -> Result<(), CliError> {
-    let name = network_name(&args.network)?;
-    let mut chain = network::connect(&args.network, name)?;
+    let name = network_name(&args.node.network)?;
+    let mut chain = network::connect(&args.node.network, name)?;
     let contract = chain.contract().map(str::to_string).ok_or_else(|| {
         CliError::Invalid(format!(
             "no market recorded for {name}: run `agora deploy` first"
         ))
     })?;
-    network::sign_as(&mut chain, &args.key)?;
-    let (code_id, checksum) = store(&mut chain, &args.key, &args.wasm)?;
+    // The recorded market is checked before the key is unlocked.
+    network::sign_as(&mut chain, &args.node.key)?;
+    let (code_id, checksum) = store(&mut chain, &args.node.key, &args.node.wasm)?;
     eprintln!("migrating {contract} to code {code_id}");
-    chain.migrate(&args.key, code_id, &MigrateMsg {})?;
+    chain.migrate(&args.node.key, code_id, &MigrateMsg {})?;
     let deployment = Deployment {
         chain_id: chain.network().chain_id.clone(),
         code_id,

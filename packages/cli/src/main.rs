@@ -36,7 +36,9 @@ enum Command {
     /// The whole market on this machine: peers register and stake on an
     /// embedded chain, train and serve over loopback HTTP, rank each other,
     /// and the contract's epochs move stake to the useful ones. Writes
-    /// report.json and two plots; Ctrl-C stops cleanly.
+    /// report.json and two plots; Ctrl-C stops cleanly. With --network NAME
+    /// a fresh market is deployed on that node and every message is a real
+    /// transaction.
     Demo(demo::DemoArgs),
     /// The embedded chain by hand: init, register, stake, set-weights,
     /// epoch, metagraph, ranking. Invocations share one chain through a
