@@ -10,23 +10,27 @@
 #   scripts/localnet.sh env      the KEY=VALUE lines of the running chain
 #
 # The binary is cached in $AGORA_CACHE (default ~/.cache/agora) and rebuilt
-# only when localnet/go.mod or go.sum change. Ports: AGORA_LOCALNET_RPC_PORT
-# (26657), _REST_PORT (1317), _GRPC_PORT (9090), _P2P_PORT (26656); a second
-# chain also needs its own AGORA_LOCALNET_RUN (where the pid is kept). The
-# funded test keys are in localnet/test-keys.txt (public mnemonics: test only).
+# only when localnet/go.mod or go.sum change. Ports: RPC 26657, P2P 26656,
+# REST 1317, gRPC 9090. A second chain beside the first (the test command's,
+# the gas table's) is named by AGORA_LOCALNET_INSTANCE, which keeps its pid
+# apart, and AGORA_LOCALNET_PORT_BASE=N puts its ports at N+657 (RPC), N+656
+# (P2P), N+317 (REST) and N+90 (gRPC). The funded test keys are in
+# localnet/test-keys.txt (public mnemonics: test only).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${AGORA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/agora}/localnet
 bin_dir=$cache/bin
 wasmd=$bin_dir/wasmd
-# The running chain's pid and env; a second localnet needs its own (and ports).
-run_dir=${AGORA_LOCALNET_RUN:-$cache/run}
+# The running chain's pid and env.
+run_dir=$cache/run${AGORA_LOCALNET_INSTANCE:+-$AGORA_LOCALNET_INSTANCE}
 chain_id=agora-localnet
 denom=uagora
-rpc_port=${AGORA_LOCALNET_RPC_PORT:-26657}
-rest_port=${AGORA_LOCALNET_REST_PORT:-1317}
-grpc_port=${AGORA_LOCALNET_GRPC_PORT:-9090}
-p2p_port=${AGORA_LOCALNET_P2P_PORT:-26656}
+if [ -n "${AGORA_LOCALNET_PORT_BASE:-}" ]; then
+  base=$AGORA_LOCALNET_PORT_BASE
+  rpc_port=$((base + 657)) p2p_port=$((base + 656)) rest_port=$((base + 317)) grpc_port=$((base + 90))
+else
+  rpc_port=26657 p2p_port=26656 rest_port=1317 grpc_port=9090
+fi
 # Each test key gets this much (and a second denom, to test refusing it);
 # the validator bonds part of its own.
 account_funds=1000000000000000$denom,1000000000uother

@@ -39,9 +39,7 @@ echo "== the node tests, on a wasmd localnet (scripts/localnet.sh)"
 if command -v go >/dev/null 2>&1; then
   # A localnet of its own, on ports of its own, so a user's running
   # localnet is left alone.
-  export AGORA_LOCALNET_RUN=$HOME/.cache/agora/localnet/test-run
-  export AGORA_LOCALNET_RPC_PORT=36657 AGORA_LOCALNET_REST_PORT=31317
-  export AGORA_LOCALNET_GRPC_PORT=39090 AGORA_LOCALNET_P2P_PORT=36656
+  export AGORA_LOCALNET_INSTANCE=test AGORA_LOCALNET_PORT_BASE=36000
   ./scripts/localnet.sh stop >/dev/null 2>&1 || true
   trap 'rm -f "$log"; ./scripts/localnet.sh stop >/dev/null 2>&1 || true' EXIT
   node_env=$(./scripts/localnet.sh start)
