@@ -6,7 +6,7 @@ use cosmwasm_std::{Addr, HexBinary, Uint128};
 
 pub use crate::decimal::Dec;
 
-pub use crate::params::GraphParams;
+pub use crate::params::{Consensus, GraphParams};
 
 /// The graph that exists from instantiation (docs/SPEC.md §1).
 pub const TEXT: &str = "TEXT";
@@ -259,6 +259,12 @@ pub struct PeerInfo {
     pub incentive: Dec,
     /// `D_i`, its share of dividends through its bonds (step 8).
     pub dividends: Dec,
+    /// In a median-mode epoch (docs/SPEC.md §3b): `c_j`, the consensus
+    /// weight the graph's stake gives this peer. `None` in sigmoid mode.
+    pub median: Option<Dec>,
+    /// In a median-mode epoch: `v_i`, how much of this peer's row agreed
+    /// with consensus (what its bonds were bought with). `None` in sigmoid mode.
+    pub vtrust: Option<Dec>,
     /// Tokens paid by the last epoch.
     pub last_paid: Uint128,
     /// The epoch (0-based) these results are from; `None` before the

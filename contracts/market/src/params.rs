@@ -20,6 +20,31 @@ pub const MAX_ROW_ENTRIES: u32 = 4096;
 pub const MAX_UNBONDING_PERIOD: u64 = 100_000_000;
 /// The longest `reveal_period`, in epochs.
 pub const MAX_REVEAL_PERIOD: u64 = 100;
+/// Largest median-mode graph: its settling page reads every row at once
+/// (the median needs a column's every entry), and the gas table measures
+/// that page within 10M gas up to here (docs/performance.md).
+pub const MEDIAN_MAX_PEERS: u32 = 1024;
+
+/// How a graph forms incentive (docs/SPEC.md §2 `consensus`).
+#[cw_serde]
+#[derive(Copy, Default)]
+pub enum Consensus {
+    /// The paper's sigmoid of trust (docs/SPEC.md §3).
+    #[default]
+    Sigmoid,
+    /// A stake-weighted median per peer, rows clipped to it, bonds bought
+    /// with the part of a row that agrees (docs/SPEC.md §3b).
+    Median,
+}
+
+impl From<Consensus> for agora_mechanism::Consensus {
+    fn from(consensus: Consensus) -> Self {
+        match consensus {
+            Consensus::Sigmoid => Self::Sigmoid,
+            Consensus::Median => Self::Median,
+        }
+    }
+}
 
 /// docs/SPEC.md §2, per graph. Fields left out of the JSON take the spec's defaults,
 /// except the three economic choices docs/SPEC.md leaves open: `emission_per_epoch`,
@@ -38,6 +63,10 @@ pub struct GraphParams {
     /// d, the share of every bond that decays per epoch. In [0, 1]; default 0, the paper's pure accumulation.
     #[serde(default)]
     pub bond_decay: Dec,
+    /// How incentive is formed: `"sigmoid"` (the paper's, default) or `"median"` (docs/SPEC.md §3b: a
+    /// stake-weighted median per peer, against weight copying; graphs of at most 1024 peers).
+    #[serde(default)]
+    pub consensus: Consensus,
     /// Tokens (base units of the denom) paid per epoch out of the graph's reward pool; less when the pool holds less. Required.
     pub emission_per_epoch: Uint128,
     /// Blocks between two epochs (at least 1); default 100.
@@ -160,6 +189,7 @@ impl GraphParams {
             kappa: defaults::kappa(),
             bond_share: defaults::bond_share(),
             bond_decay: Dec(Decimal::ZERO),
+            consensus: Consensus::Sigmoid,
             emission_per_epoch: Uint128::zero(),
             epoch_length: defaults::epoch_length(),
             min_allowed_weights: defaults::one(),
@@ -188,6 +218,7 @@ impl GraphParams {
             kappa: self.kappa.0,
             bond_share: self.bond_share.0,
             bond_decay: self.bond_decay.0,
+            consensus: self.consensus.into(),
             emission_per_epoch: self.emission_per_epoch.u128(),
             activity_cutoff: self.activity_cutoff,
             min_allowed_weights: self.min_allowed_weights,
@@ -235,6 +266,12 @@ impl GraphParams {
         }
         if self.max_peers < 2 || self.max_peers > MAX_PEERS_LIMIT {
             return Err(invalid("max_peers", "must be in 2..=4096"));
+        }
+        if self.consensus == Consensus::Median && self.max_peers > MEDIAN_MAX_PEERS {
+            return Err(invalid(
+                "max_peers",
+                "must be at most 1024 in median consensus (its settling page reads every row)",
+            ));
         }
         if self.unbonding_period > MAX_UNBONDING_PERIOD {
             return Err(invalid(
@@ -285,6 +322,7 @@ setters! {
     kappa: Decimal => Dec;
     bond_share: Decimal => Dec;
     bond_decay: Decimal => Dec;
+    consensus: Consensus => std::convert::identity;
     emission_per_epoch: u128 => Uint128::new;
     epoch_length: u64 => std::convert::identity;
     min_allowed_weights: u32 => std::convert::identity;

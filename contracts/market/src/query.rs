@@ -56,6 +56,14 @@ fn info(
             .as_ref()
             .map_or(Decimal::ZERO, |r| r.dividends)
             .into(),
+        median: results
+            .as_ref()
+            .and_then(|r| r.median)
+            .map(|m| m.median.into()),
+        vtrust: results
+            .as_ref()
+            .and_then(|r| r.median)
+            .map(|m| m.vtrust.into()),
         last_paid: Uint128::new(results.as_ref().map_or(0, |r| r.paid)),
         results_epoch: results.and(graph.epoch.checked_sub(1)),
         registered_at: peer.registered_at,

@@ -51,7 +51,10 @@
 use rust_decimal::Decimal;
 use rust_decimal::prelude::dec;
 
-use crate::{EpochParams, MechanismError, Uid, amount_from_decimal, amount_to_decimal, sigmoid};
+use crate::median::{self, Row};
+use crate::{
+    Consensus, EpochParams, MechanismError, Uid, amount_from_decimal, amount_to_decimal, sigmoid,
+};
 
 /// A row's bonds in factored form (see the module doc):
 /// `b_ij = scale · base_ij + ŵ_ij · accum`, where an entry of `base` toward
@@ -344,6 +347,11 @@ pub struct EpochOutput {
     pub share: Vec<Decimal>,
     pub paid: Vec<u128>,
     pub stake_after: Vec<u128>,
+    /// `c_j`, the median consensus weight (docs/SPEC.md §3b); zeros in
+    /// sigmoid mode.
+    pub median: Vec<Decimal>,
+    /// `v_i`, validator trust (docs/SPEC.md §3b); zeros in sigmoid mode.
+    pub vtrust: Vec<Decimal>,
     /// New bonds per peer, as values (zeros dropped).
     pub bonds: Vec<Vec<(Uid, Decimal)>>,
     /// New bonds per peer, factored: the next epoch's input.
@@ -372,17 +380,33 @@ pub fn epoch(input: &EpochInput) -> Result<EpochOutput, MechanismError> {
         total_stake,
         registered_at,
     )?;
-    let mut bond_state = Vec::with_capacity(peers.len());
     for (uid, peer) in peers.iter().enumerate() {
-        bond_state.push(pass.absorb_row(
+        pass.absorb_row(
             uid as Uid,
             peer.stake,
             peer.last_update,
             &peer.weights,
             &peer.bonds,
-        )?);
+        )?;
     }
-    let mut settlement = pass.settle(input.reward_pool, input.k)?;
+    let mut settlement = match input.params.consensus {
+        Consensus::Sigmoid => pass.settle(input.reward_pool, input.k)?,
+        Consensus::Median => {
+            let stakes: Vec<u128> = peers.iter().map(|p| p.stake).collect();
+            let rows: Vec<Row> = peers
+                .iter()
+                .enumerate()
+                .map(|(uid, p)| Row {
+                    uid: uid as Uid,
+                    stake: p.stake,
+                    last_update: p.last_update,
+                    weights: &p.weights,
+                    bonds: &p.bonds,
+                })
+                .collect();
+            pass.settle_median(input.reward_pool, input.k, &stakes, &rows)?
+        }
+    };
     let n = peers.len();
     let mut out = EpochOutput {
         stake_share: Vec::with_capacity(n),
@@ -394,6 +418,8 @@ pub fn epoch(input: &EpochInput) -> Result<EpochOutput, MechanismError> {
         share: Vec::with_capacity(n),
         paid: Vec::with_capacity(n),
         stake_after: Vec::with_capacity(n),
+        median: Vec::with_capacity(n),
+        vtrust: Vec::with_capacity(n),
         bonds: Vec::with_capacity(n),
         bond_state: Vec::new(),
         emission: settlement.emission,
@@ -402,9 +428,12 @@ pub fn epoch(input: &EpochInput) -> Result<EpochOutput, MechanismError> {
         loss: settlement.loss,
         k_after: settlement.k_after,
     };
-    for (uid, (peer, bonds)) in peers.iter().zip(&bond_state).enumerate() {
+    let mut bond_state = Vec::with_capacity(n);
+    for (uid, peer) in peers.iter().enumerate() {
         let uid = uid as Uid;
-        let payout = settlement.pay(uid, peer.stake, peer.last_update, &peer.weights, bonds)?;
+        let (bonds, vtrust) =
+            settlement.step_bonds(peer.stake, peer.last_update, &peer.weights, &peer.bonds)?;
+        let payout = settlement.pay(uid, peer.stake, peer.last_update, &peer.weights, &bonds)?;
         out.stake_share.push(payout.stake_share);
         out.rank.push(payout.rank);
         out.trust.push(payout.trust);
@@ -413,6 +442,8 @@ pub fn epoch(input: &EpochInput) -> Result<EpochOutput, MechanismError> {
         out.dividends.push(payout.dividends);
         out.share.push(payout.share);
         out.paid.push(payout.paid);
+        out.median.push(payout.median);
+        out.vtrust.push(vtrust);
         out.stake_after.push(
             peer.stake
                 .checked_add(payout.paid)
@@ -420,6 +451,7 @@ pub fn epoch(input: &EpochInput) -> Result<EpochOutput, MechanismError> {
         );
         out.bonds
             .push(bonds.values(peer.last_update, &peer.weights, &settlement.registered_at));
+        bond_state.push(bonds);
     }
     let totals = settlement.finish()?;
     out.emitted = totals.emitted;
@@ -439,6 +471,10 @@ pub struct Columns {
     pub trust_stake: Vec<u128>,
     /// `Σ_k b_kj` over the new bonds.
     pub bond_total: Vec<Decimal>,
+    /// Median mode only (docs/SPEC.md §3b), filled when settling: `c_j`.
+    pub median: Vec<Decimal>,
+    /// Median mode only, filled when settling: `R̄_j = Σ_i w̄_ij s_i`.
+    pub clipped_rank: Vec<Decimal>,
 }
 
 impl Columns {
@@ -447,6 +483,8 @@ impl Columns {
             rank: vec![Decimal::ZERO; peers],
             trust_stake: vec![0; peers],
             bond_total: vec![Decimal::ZERO; peers],
+            median: Vec::new(),
+            clipped_rank: Vec::new(),
         }
     }
 }
@@ -540,6 +578,10 @@ impl<'p> Epoch<'p> {
     /// to rank and trust, and returns its new bonds. Rows must come in
     /// strictly increasing uid order; a row with neither weights nor bonds
     /// may be skipped. On error nothing was added.
+    ///
+    /// In median mode (docs/SPEC.md §3b) a row's bond purchase depends on
+    /// every column's median, so bonds are bought when settling
+    /// ([`Epoch::settle_median`]) and this returns them unchanged.
     pub fn absorb_row(
         &mut self,
         uid: Uid,
@@ -550,11 +592,16 @@ impl<'p> Epoch<'p> {
     ) -> Result<Bonds, MechanismError> {
         self.check_row(uid, stake, weights, bonds)?;
         self.next_row = usize::from(uid) + 1;
+        let median = self.params.consensus == Consensus::Median;
         if self.total_stake == 0 {
             return Ok(bonds.clone());
         }
         let registered_at = &self.registered_at;
         let vote_sum = visible_vote_sum(last_update, weights, registered_at);
+        if median {
+            self.absorb_votes(stake, last_update, weights, vote_sum);
+            return Ok(bonds.clone());
+        }
         let new = step_bonds(
             self.params,
             self.block,
@@ -565,34 +612,40 @@ impl<'p> Epoch<'p> {
             last_update,
             weights,
             bonds,
+            Decimal::ONE,
         )?;
+        self.absorb_votes(stake, last_update, weights, vote_sum);
+        add_bond_columns(
+            &mut self.columns.bond_total,
+            &new,
+            last_update,
+            weights,
+            &self.registered_at,
+        )?;
+        Ok(new)
+    }
+
+    /// Steps 3 and 4 for one row: `R_j += ŵ_ij s_i = w_ij · (s_i / Σ_j
+    /// w_ij)`, `t_j += S_i` (trust in tokens).
+    fn absorb_votes(
+        &mut self,
+        stake: u128,
+        last_update: u64,
+        weights: &[(Uid, u16)],
+        vote_sum: u64,
+    ) {
         let fresh = self.block.saturating_sub(last_update) <= self.params.activity_cutoff;
         if fresh && vote_sum > 0 && stake > 0 {
-            // Steps 3 and 4: R_j += ŵ_ij s_i = w_ij · (s_i / Σ_j w_ij),
-            // t_j += S_i (trust in tokens).
             let share = Decimal::from(stake) / Decimal::from(self.total_stake);
             let vote_scale = share / Decimal::from(vote_sum);
             for (target, value) in weights {
                 let column = usize::from(*target);
-                if registered_at[column] < last_update {
+                if self.registered_at[column] < last_update {
                     self.columns.rank[column] += Decimal::from(*value) * vote_scale;
                     self.columns.trust_stake[column] += stake;
                 }
             }
         }
-        let mut overflow = false;
-        let bond_total = &mut self.columns.bond_total;
-        new.for_each_value(last_update, weights, registered_at, |target, bond| {
-            let column = &mut bond_total[usize::from(target)];
-            match column.checked_add(bond) {
-                Some(sum) => *column = sum,
-                None => overflow = true,
-            }
-        });
-        if overflow {
-            return Err(MechanismError::Overflow("bond column sum"));
-        }
-        Ok(new)
     }
 
     fn check_row(
@@ -611,6 +664,22 @@ impl<'p> Epoch<'p> {
                 uid,
                 previous: (self.next_row - 1) as Uid,
             });
+        }
+        self.check_row_shape(uid, stake, weights, bonds)
+    }
+
+    /// What every row must be, wherever it is read: in range, stake within
+    /// the total, sorted, no self-weight, no negative bond.
+    fn check_row_shape(
+        &self,
+        uid: Uid,
+        stake: u128,
+        weights: &[(Uid, u16)],
+        bonds: &Bonds,
+    ) -> Result<(), MechanismError> {
+        let peers = self.peers();
+        if usize::from(uid) >= peers {
+            return Err(MechanismError::PeerOutOfRange { uid, peers });
         }
         if stake > self.total_stake {
             return Err(MechanismError::StakeAboveTotal {
@@ -637,8 +706,94 @@ impl<'p> Epoch<'p> {
         Ok(())
     }
 
-    /// Steps 5, 6, 10 (how much), 11 and 12, once every row is absorbed.
+    /// Steps 5, 6, 10 (how much), 11 and 12, once every row is absorbed
+    /// (sigmoid mode; a median graph settles with [`Epoch::settle_median`]).
     pub fn settle(self, reward_pool: u128, k: u32) -> Result<Settlement, MechanismError> {
+        if self.params.consensus == Consensus::Median {
+            return Err(MechanismError::InvalidParam {
+                name: "consensus",
+                reason: "a median graph settles with every row (settle_median)".to_string(),
+            });
+        }
+        self.settle_columns(reward_pool, k)
+    }
+
+    /// docs/SPEC.md §3b: settles a median graph once every row is absorbed.
+    /// The median of a column needs every entry of it at once, so this
+    /// reads every row again: `rows` holds each row with weights or bonds
+    /// (stake as counted, as given to [`Epoch::absorb_row`]), in uid order;
+    /// `stakes` every peer's stake in `Σ S`, by uid. It finds `c_j`, the
+    /// clipped ranks, each row's validator trust and its new bonds (their
+    /// column sums), then settles as [`Epoch::settle`] does.
+    pub fn settle_median(
+        mut self,
+        reward_pool: u128,
+        k: u32,
+        stakes: &[u128],
+        rows: &[Row],
+    ) -> Result<Settlement, MechanismError> {
+        if self.params.consensus != Consensus::Median {
+            return Err(MechanismError::InvalidParam {
+                name: "consensus",
+                reason: "only a median graph settles with settle_median".to_string(),
+            });
+        }
+        if stakes.len() != self.peers() {
+            return Err(MechanismError::InvalidParam {
+                name: "stakes",
+                reason: format!("{} stakes for {} peers", stakes.len(), self.peers()),
+            });
+        }
+        let mut previous = None;
+        for row in rows {
+            if previous.is_some_and(|previous| row.uid <= previous) {
+                return Err(MechanismError::RowOutOfOrder {
+                    uid: row.uid,
+                    previous: previous.unwrap_or_default(),
+                });
+            }
+            previous = Some(row.uid);
+            self.check_row_shape(row.uid, row.stake, row.weights, row.bonds)?;
+        }
+        let frame = median::Frame {
+            params: self.params,
+            block: self.block,
+            total_stake: self.total_stake,
+            registered_at: &self.registered_at,
+        };
+        let (median, clipped_rank) = frame.columns(stakes, rows)?;
+        let mut bond_total = vec![Decimal::ZERO; self.peers()];
+        for row in rows {
+            let purchase = frame.vtrust(&median, row.stake, row.last_update, row.weights);
+            let new = step_bonds(
+                self.params,
+                self.block,
+                self.last_epoch_block,
+                self.total_stake,
+                &self.registered_at,
+                row.stake,
+                row.last_update,
+                row.weights,
+                row.bonds,
+                purchase,
+            )?;
+            add_bond_columns(
+                &mut bond_total,
+                &new,
+                row.last_update,
+                row.weights,
+                &self.registered_at,
+            )?;
+        }
+        self.columns.bond_total = bond_total;
+        self.columns.median = median;
+        self.columns.clipped_rank = clipped_rank;
+        self.settle_columns(reward_pool, k)
+    }
+
+    /// Steps 5, 6 (over `R C`, or `R̄` in median mode), 10 (how much), 11
+    /// and 12 from the finished columns.
+    fn settle_columns(self, reward_pool: u128, k: u32) -> Result<Settlement, MechanismError> {
         let params = self.params.clone();
         let total = Decimal::from(self.total_stake);
         let columns = self.columns;
@@ -655,12 +810,16 @@ impl<'p> Epoch<'p> {
                     .or_insert_with(|| consensus_of(&params, *t, total))
             })
             .collect();
-        let rank_consensus: Vec<Decimal> = columns
-            .rank
-            .iter()
-            .zip(&consensus)
-            .map(|(r, c)| *r * *c)
-            .collect();
+        // What incentive is proportional to: R_j C_j (step 6), or R̄_j (§3b).
+        let rank_consensus: Vec<Decimal> = match params.consensus {
+            Consensus::Sigmoid => columns
+                .rank
+                .iter()
+                .zip(&consensus)
+                .map(|(r, c)| *r * *c)
+                .collect(),
+            Consensus::Median => columns.clipped_rank.clone(),
+        };
         let rank_consensus_total: Decimal = rank_consensus.iter().sum();
         let emission = if rank_consensus_total.is_zero() {
             0
@@ -700,12 +859,16 @@ impl<'p> Epoch<'p> {
         amount_to_decimal("emission", emission)?;
         Ok(Settlement {
             params,
+            block: self.block,
+            last_epoch_block: self.last_epoch_block,
             registered_at: self.registered_at,
             total_stake: self.total_stake,
             rank: columns.rank,
             trust_stake: columns.trust_stake,
             dividend_per_bond,
             consensus,
+            median: columns.median,
+            clipped_rank: columns.clipped_rank,
             rank_consensus_total,
             emission,
             emitted: 0,
@@ -716,10 +879,40 @@ impl<'p> Epoch<'p> {
     }
 }
 
-/// Step 7 for one row: its bonds after this epoch (`b ← (1 − d) b + ŵ s`,
-/// zeroed toward new peers), without touching any column. [`Epoch::absorb_row`]
-/// calls it; a caller paging through an epoch calls it again when paying
-/// the row, rather than storing every row's new bonds in between.
+/// Adds a row's new bonds to the bond column sums `Σ_k b_kj`.
+fn add_bond_columns(
+    bond_total: &mut [Decimal],
+    bonds: &Bonds,
+    last_update: u64,
+    weights: &[(Uid, u16)],
+    registered_at: &[u64],
+) -> Result<(), MechanismError> {
+    let mut overflow = false;
+    bonds.for_each_value(
+        last_update,
+        weights,
+        registered_at,
+        |target, bond| match bond_total.get_mut(usize::from(target)) {
+            Some(column) => match column.checked_add(bond) {
+                Some(sum) => *column = sum,
+                None => overflow = true,
+            },
+            None => overflow = true,
+        },
+    );
+    if overflow {
+        return Err(MechanismError::Overflow("bond column sum"));
+    }
+    Ok(())
+}
+
+/// Step 7 for one row: its bonds after this epoch (`b ← (1 − d) b + ŵ s p`,
+/// zeroed toward new peers), without touching any column. `p` is what the
+/// row's purchase is scaled by: 1 in sigmoid mode, the row's validator
+/// trust `v_i` in median mode (docs/SPEC.md §3b). [`Epoch::absorb_row`]
+/// calls it; a caller paging through an epoch calls it again (through
+/// [`Settlement::step_bonds`]) when paying the row, rather than storing
+/// every row's new bonds in between.
 #[allow(clippy::too_many_arguments)]
 pub fn step_bonds(
     params: &EpochParams,
@@ -731,6 +924,7 @@ pub fn step_bonds(
     last_update: u64,
     weights: &[(Uid, u16)],
     bonds: &Bonds,
+    purchase: Decimal,
 ) -> Result<Bonds, MechanismError> {
     if total_stake == 0 {
         return Ok(bonds.clone());
@@ -760,9 +954,14 @@ pub fn step_bonds(
     let fresh = block.saturating_sub(last_update) <= params.activity_cutoff;
     if fresh && vote_sum > 0 && stake > 0 {
         let share = Decimal::from(stake) / Decimal::from(total_stake);
+        let bought = if purchase == Decimal::ONE {
+            share
+        } else {
+            share * purchase
+        };
         new.accum = new
             .accum
-            .checked_add(share)
+            .checked_add(bought)
             .ok_or(MechanismError::Overflow("bond accumulator"))?;
     }
     Ok(new)
@@ -818,6 +1017,9 @@ fn check_sorted(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settlement {
     pub params: EpochParams,
+    /// Height of this epoch and of the previous one (step 7 reads both).
+    pub block: u64,
+    pub last_epoch_block: u64,
     pub registered_at: Vec<u64>,
     pub total_stake: u128,
     pub rank: Vec<Decimal>,
@@ -828,7 +1030,11 @@ pub struct Settlement {
     /// resumes a stored settlement, and `pay` then recomputes `C_i` with
     /// the same function.
     pub consensus: Vec<Decimal>,
-    /// `Σ_k R_k C_k`: incentive's normalizer.
+    /// Median mode (docs/SPEC.md §3b): `c_j` by uid; empty in sigmoid mode.
+    pub median: Vec<Decimal>,
+    /// Median mode: `R̄_j` by uid; empty in sigmoid mode.
+    pub clipped_rank: Vec<Decimal>,
+    /// Incentive's normalizer: `Σ_k R_k C_k`, or `Σ_k R̄_k` in median mode.
     pub rank_consensus_total: Decimal,
     /// `E`: what this epoch pays out in all (0 when `Σ R C = 0`).
     pub emission: u128,
@@ -851,6 +1057,9 @@ pub struct Payout {
     pub dividends: Decimal,
     pub share: Decimal,
     pub paid: u128,
+    /// `c_i` (docs/SPEC.md §3b); 0 in sigmoid mode. (`v_i` comes with
+    /// the row's bonds, from [`Settlement::step_bonds`].)
+    pub median: Decimal,
 }
 
 /// What the epoch paid in all.
@@ -863,6 +1072,56 @@ pub struct Totals {
 }
 
 impl Settlement {
+    fn is_median(&self) -> bool {
+        self.params.consensus == Consensus::Median
+    }
+
+    /// `v_i` of a row (docs/SPEC.md §3b); 0 in sigmoid mode. Reads `c_j`
+    /// and the registration height of the row's targets.
+    pub fn vtrust(&self, stake: u128, last_update: u64, weights: &[(Uid, u16)]) -> Decimal {
+        if !self.is_median() {
+            return Decimal::ZERO;
+        }
+        median::Frame {
+            params: &self.params,
+            block: self.block,
+            total_stake: self.total_stake,
+            registered_at: &self.registered_at,
+        }
+        .vtrust(&self.median, stake, last_update, weights)
+    }
+
+    /// Step 7 for one row, as settling computed it, with the row's `v_i`
+    /// (0 in sigmoid mode): a paging caller recomputes a row's new bonds
+    /// here when it pays the row. `stake` is what the row votes with.
+    pub fn step_bonds(
+        &self,
+        stake: u128,
+        last_update: u64,
+        weights: &[(Uid, u16)],
+        bonds: &Bonds,
+    ) -> Result<(Bonds, Decimal), MechanismError> {
+        let vtrust = self.vtrust(stake, last_update, weights);
+        let purchase = if self.is_median() {
+            vtrust
+        } else {
+            Decimal::ONE
+        };
+        let bonds = step_bonds(
+            &self.params,
+            self.block,
+            self.last_epoch_block,
+            self.total_stake,
+            &self.registered_at,
+            stake,
+            last_update,
+            weights,
+            bonds,
+            purchase,
+        )?;
+        Ok((bonds, vtrust))
+    }
+
     /// Steps 8-10 for `uid`, given its stake and row at the start of the
     /// epoch and its new bonds (from [`Epoch::absorb_row`]). Call for every
     /// uid, `0, 1, 2, …` in order.
@@ -896,10 +1155,15 @@ impl Settlement {
             Some(consensus) => *consensus,
             None => consensus_of(&self.params, self.trust_stake[index], total),
         };
+        let incentive_base = if self.is_median() {
+            self.clipped_rank.get(index).copied().unwrap_or_default()
+        } else {
+            rank * consensus
+        };
         let incentive = if self.rank_consensus_total.is_zero() {
             Decimal::ZERO
         } else {
-            rank * consensus / self.rank_consensus_total
+            incentive_base / self.rank_consensus_total
         };
         let dividends = bonds.dot(
             last_update,
@@ -935,6 +1199,7 @@ impl Settlement {
             dividends,
             share,
             paid,
+            median: self.median.get(index).copied().unwrap_or_default(),
         })
     }
 

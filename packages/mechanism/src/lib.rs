@@ -22,6 +22,7 @@ mod amount;
 mod epoch;
 mod error;
 mod math;
+mod median;
 mod params;
 #[cfg(feature = "scenario")]
 pub mod scenario;
@@ -33,7 +34,8 @@ pub use epoch::{
 };
 pub use error::MechanismError;
 pub use math::sigmoid;
-pub use params::{EpochParams, RHO_MAX};
+pub use median::Row;
+pub use params::{Consensus, EpochParams, RHO_MAX};
 pub use rust_decimal::Decimal;
 
 /// A peer's index inside its graph (docs/SPEC.md §1: `uid` in `0..max_peers`).

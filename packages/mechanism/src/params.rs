@@ -8,6 +8,17 @@ use crate::MechanismError;
 /// Decimal precision anyway; the cap keeps `ρ (t − κ)` far from overflow.
 pub const RHO_MAX: Decimal = Decimal::from_parts(1000, 0, 0, false, 0);
 
+/// How incentive is formed (docs/SPEC.md §2 `consensus`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consensus {
+    /// The paper's sigmoid of trust (docs/SPEC.md §3 steps 5-6).
+    #[default]
+    Sigmoid,
+    /// A stake-weighted median per peer, rows clipped to it (docs/SPEC.md §3b).
+    Median,
+}
+
 /// The parameters of docs/SPEC.md §2 that the epoch itself reads, with the spec's
 /// defaults. The contract keeps the rest (epoch length, fees, limits on rows).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +36,9 @@ pub struct EpochParams {
     /// d, the share of every bond that decays per epoch.
     #[serde(default)]
     pub bond_decay: Decimal,
+    /// The paper's sigmoid (default) or the median of docs/SPEC.md §3b.
+    #[serde(default)]
+    pub consensus: Consensus,
     /// Tokens paid per epoch out of the reward pool. No default: a graph
     /// must say how much it pays.
     #[serde(with = "crate::amount::json")]
@@ -89,6 +103,7 @@ impl EpochParams {
             kappa: defaults::kappa(),
             bond_share: defaults::bond_share(),
             bond_decay: Decimal::ZERO,
+            consensus: Consensus::Sigmoid,
             emission_per_epoch,
             activity_cutoff: defaults::activity_cutoff(),
             min_allowed_weights: defaults::one(),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::amount::json as amount_json;
-use crate::{EpochInput, EpochParams, MechanismError, PeerState, Uid, epoch};
+use crate::{Consensus, EpochInput, EpochParams, MechanismError, PeerState, Uid, epoch};
 
 /// Blocks between two simulated epochs. Rows are refreshed every epoch, so
 /// the value only has to keep them inside `activity_cutoff`.
@@ -84,6 +84,12 @@ pub struct EpochReport {
     pub k_after: u32,
     #[serde(with = "amount_json")]
     pub reward_pool_after: u128,
+    /// Median mode only (docs/SPEC.md §3b): `c`, the consensus weight per peer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median: Option<Vec<Decimal>>,
+    /// Median mode only: `v`, the validator trust per peer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vtrust: Option<Vec<Decimal>>,
 }
 
 impl Scenario {
@@ -177,6 +183,7 @@ impl Scenario {
             }
             reward_pool = out.reward_pool_after;
             k = out.k_after;
+            let median_mode = self.params.consensus == Consensus::Median;
             reports.push(EpochReport {
                 epoch: index,
                 stake_share: normalized(out.stake_share),
@@ -193,6 +200,8 @@ impl Scenario {
                 loss: out.loss.normalize(),
                 k_after: out.k_after,
                 reward_pool_after: out.reward_pool_after,
+                median: median_mode.then(|| normalized(out.median)),
+                vtrust: median_mode.then(|| normalized(out.vtrust)),
             });
         }
         Ok(reports)

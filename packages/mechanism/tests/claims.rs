@@ -92,6 +92,10 @@ fn consensus_slope_at_kappa_is_rho_over_four() {
 /// and a cabal of 4, each fully connected inside itself with equal weights;
 /// 10,000,000 emitted per epoch from a pool that never runs dry; defaults.
 fn cabal_reports() -> Vec<EpochReport> {
+    cabal_reports_in("sigmoid")
+}
+
+fn cabal_reports_in(consensus: &str) -> Vec<EpochReport> {
     let clique = |members: std::ops::Range<u16>| {
         members
             .clone()
@@ -108,7 +112,7 @@ fn cabal_reports() -> Vec<EpochReport> {
     let mut rows = clique(0..6);
     rows.extend(clique(6..10));
     let json = format!(
-        r#"{{"params": {{"emission_per_epoch": "10000000"}},
+        r#"{{"params": {{"emission_per_epoch": "10000000", "consensus": "{consensus}"}},
             "reward_pool": "1000000000000000000",
             "stake": [{}],
             "weights": {{{}}},
@@ -152,6 +156,32 @@ fn a_minority_cabal_loses_share_every_epoch() {
     );
     assert!(reports.iter().any(|r| r.loss < Decimal::ZERO));
     assert!(reports[199].loss < Decimal::ZERO);
+}
+
+/// docs/SPEC.md §3b on §8's cabal: the cabal's 30% of the others' stake
+/// never reaches κ = 0.5 of it, so its columns' `c_j` is 0 and it earns
+/// nothing at all, neither incentive nor (its `v_i` being 0) bonds.
+#[test]
+fn a_minority_cabal_earns_nothing_in_median_mode() {
+    let reports = cabal_reports_in("median");
+    for report in &reports {
+        let median = report.median.as_ref().expect("median mode reports c");
+        let vtrust = report.vtrust.as_ref().expect("median mode reports v");
+        assert_eq!(median[6..], [Decimal::ZERO; 4]);
+        assert_eq!(median[..6], [dec!(0.2); 6]);
+        assert_eq!(vtrust[6..], [Decimal::ZERO; 4]);
+        assert_eq!(vtrust[..6], [Decimal::ONE; 6]);
+        assert_eq!(report.paid[6..], [0; 4], "epoch {}", report.epoch);
+    }
+    let after_50 = cabal_share(&reports[49]);
+    let after_200 = cabal_share(&reports[199]);
+    assert!((after_50 - 0.4 / 1.5).abs() < 1e-6, "after 50: {after_50}");
+    assert!(
+        (after_200 - 0.4 / 3.0).abs() < 1e-6,
+        "after 200: {after_200}"
+    );
+    // The sigmoid leaves the cabal a little; the median leaves none.
+    assert!(after_200 < cabal_share(&cabal_reports()[199]));
 }
 
 #[test]

@@ -1,7 +1,8 @@
-//! Properties of docs/SPEC.md §3 over random graphs (proptest).
+//! Properties of docs/SPEC.md §3 over random graphs (proptest), in both
+//! consensus modes (the sigmoid of §3 and the median of §3b).
 
 use agora_mechanism::{
-    Bonds, Decimal, EpochInput, EpochOutput, EpochParams, PeerState, Uid, epoch,
+    Bonds, Consensus, Decimal, EpochInput, EpochOutput, EpochParams, PeerState, Uid, epoch,
 };
 use proptest::prelude::*;
 use rust_decimal::prelude::dec;
@@ -70,23 +71,27 @@ fn graph_strategy() -> impl Strategy<Value = Graph> {
                     Just(dec!(0.3))
                 ],
                 30u64..200,
+                prop_oneof![Just(Consensus::Sigmoid), Just(Consensus::Median)],
             )
         })
-        .prop_map(|(mut peers, emission, pool, decay, beta, cutoff)| {
-            // No self-weights (docs/SPEC.md §3 rejects them at submission).
-            for (uid, peer) in peers.iter_mut().enumerate() {
-                peer.weights.retain(|(j, _)| usize::from(*j) != uid);
-            }
-            let mut params = EpochParams::with_emission(emission);
-            params.bond_decay = decay;
-            params.bond_share = beta;
-            params.activity_cutoff = cutoff;
-            Graph {
-                params,
-                pool,
-                peers,
-            }
-        })
+        .prop_map(
+            |(mut peers, emission, pool, decay, beta, cutoff, consensus)| {
+                // No self-weights (docs/SPEC.md §3 rejects them at submission).
+                for (uid, peer) in peers.iter_mut().enumerate() {
+                    peer.weights.retain(|(j, _)| usize::from(*j) != uid);
+                }
+                let mut params = EpochParams::with_emission(emission);
+                params.bond_decay = decay;
+                params.bond_share = beta;
+                params.activity_cutoff = cutoff;
+                params.consensus = consensus;
+                Graph {
+                    params,
+                    pool,
+                    peers,
+                }
+            },
+        )
 }
 
 fn close(a: Decimal, b: Decimal, tolerance: Decimal) -> bool {
@@ -128,7 +133,8 @@ proptest! {
     #[test]
     fn trust_and_consensus_stay_in_the_unit_interval(graph in graph_strategy()) {
         let out = graph.run();
-        for value in out.trust.iter().chain(&out.consensus).chain(&out.incentive) {
+        let vectors = [&out.trust, &out.consensus, &out.incentive, &out.median, &out.vtrust];
+        for value in vectors.into_iter().flatten() {
             prop_assert!(*value >= Decimal::ZERO && *value <= Decimal::ONE, "{}", value);
         }
     }
@@ -195,6 +201,8 @@ proptest! {
                 (&out.incentive, &permuted_out.incentive),
                 (&out.dividends, &permuted_out.dividends),
                 (&out.share, &permuted_out.share),
+                (&out.median, &permuted_out.median),
+                (&out.vtrust, &permuted_out.vtrust),
             ] {
                 prop_assert!(close(a[old], b[new], tolerance), "uid {} → {}: {} vs {}", old, new, a[old], b[new]);
             }
@@ -234,6 +242,91 @@ proptest! {
         }
         prop_assert_eq!(masked_out, removed.run());
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// docs/SPEC.md §3b, read literally: `c_j` is the largest entry `w` of
+    /// column `j` such that the stake of rows giving `j` at least `w`
+    /// reaches `κ` of every other peer's stake; `v_i = Σ_j min(ŵ_ij, c_j)`.
+    #[test]
+    fn median_and_vtrust_match_their_definitions(graph in graph_strategy()) {
+        let mut graph = graph;
+        graph.params.consensus = Consensus::Median;
+        let out = graph.run();
+        let total: u128 = graph.peers.iter().map(|p| p.stake).sum();
+        if total == 0 {
+            prop_assert!(out.median.iter().all(|c| c.is_zero()));
+            return Ok(());
+        }
+        let rows = counting_rows(&graph);
+        for (j, peer) in graph.peers.iter().enumerate() {
+            let column: Vec<(Decimal, u128)> = rows
+                .iter()
+                .filter_map(|(i, row)| {
+                    row.iter()
+                        .find(|(t, _)| usize::from(*t) == j)
+                        .map(|(_, w)| (*w, graph.peers[*i].stake))
+                })
+                .collect();
+            let threshold = graph.params.kappa * Decimal::from(total - peer.stake);
+            let expected = column
+                .iter()
+                .map(|(w, _)| *w)
+                .filter(|w| {
+                    let at_least: u128 =
+                        column.iter().filter(|(x, _)| x >= w).map(|(_, s)| s).sum();
+                    Decimal::from(at_least) >= threshold
+                })
+                .max()
+                .unwrap_or_default();
+            prop_assert_eq!(out.median[j], expected, "c_{}", j);
+        }
+        for (i, vtrust) in out.vtrust.iter().enumerate() {
+            let expected: Decimal = rows
+                .iter()
+                .find(|(row, _)| *row == i)
+                .map(|(_, row)| {
+                    row.iter()
+                        .map(|(t, w)| (*w).min(out.median[usize::from(*t)]))
+                        .sum()
+                })
+                .unwrap_or_default();
+            prop_assert_eq!(*vtrust, expected, "v_{}", i);
+        }
+    }
+}
+
+/// `(i, ŵ_i)` for every row that counts with stake: fresh, a positive
+/// visible sum, stake above 0 (docs/SPEC.md §3 step 2, §3b).
+fn counting_rows(graph: &Graph) -> Vec<(usize, Vec<(Uid, Decimal)>)> {
+    graph
+        .peers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, peer)| {
+            let visible: Vec<(Uid, u16)> = peer
+                .weights
+                .iter()
+                .copied()
+                .filter(|(t, _)| graph.peers[usize::from(*t)].registered_at < peer.last_update)
+                .collect();
+            let sum: u64 = visible.iter().map(|(_, w)| u64::from(*w)).sum();
+            let fresh = BLOCK - peer.last_update <= graph.params.activity_cutoff;
+            (fresh && sum > 0 && peer.stake > 0).then(|| {
+                let row = visible
+                    .iter()
+                    .map(|(t, w)| (*t, Decimal::from(*w) / Decimal::from(sum)))
+                    .collect();
+                (i, row)
+            })
+        })
+        .collect()
 }
 
 fn remap<T: Copy>(row: &[(Uid, T)], moved_to: &[Uid]) -> Vec<(Uid, T)> {

@@ -35,7 +35,7 @@ pub fn abort_epoch(
     };
     let installed = install_pending_rows(storage, &graph_name, &graph)?;
     clear_unpaid_results(storage, &graph_name, &graph, paid)?;
-    ColumnStore::new(&graph_name, run.peers).remove_all(storage);
+    ColumnStore::new(&graph_name, run.peers, false).remove_all(storage);
 
     graph.run = None;
     graph.last_emitted = run.emitted;

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 use agora_mechanism::{
-    Bonds, Epoch, EpochParams, MechanismError, Settlement, step_bonds, visible_vote_sum,
+    Bonds, Consensus, Epoch, EpochParams, MechanismError, Row, Settlement, visible_vote_sum,
 };
 use cosmwasm_std::{DepsMut, Env, Response, StdError, StdResult, Storage, Uint128};
 
@@ -34,9 +34,9 @@ use super::load_graph;
 use super::page::{ColumnStore, load_heights, targets_of};
 use crate::ContractError;
 use crate::state::{
-    Account, EpochRun, GRAPHS, Graph, LEDGER_CHUNK, PENDING_ROWS, Phase, RESULTS, RESULTS_CHUNK,
-    ROWS, Results, RowRecord, decode_results, encode_results, load_ledger, load_pending, load_row,
-    results_slot, save_ledger,
+    Account, EpochRun, GRAPHS, Graph, LEDGER_CHUNK, MedianResults, PENDING_ROWS, Phase, RESULTS,
+    RESULTS_CHUNK, ROWS, Results, RowRecord, decode_results, encode_results, load_ledger,
+    load_pending, load_row, results_slot, save_ledger,
 };
 
 /// Anyone may start a graph's epoch once `epoch_length` blocks have passed
@@ -87,7 +87,11 @@ pub fn epoch(
         ledger: Ledger::default(),
         results: ResultsSlot::default(),
         rows: BTreeMap::new(),
-        columns: ColumnStore::new(&graph_name, run.peers),
+        columns: ColumnStore::new(
+            &graph_name,
+            run.peers,
+            params.consensus == Consensus::Median,
+        ),
     };
     let first_uid = run.next_uid;
     let first_phase = run.phase;
@@ -102,12 +106,9 @@ pub fn epoch(
         // Settled here, but the rest of this page cannot pay everyone:
         // store the settlement and stop, so that no page both settles and
         // pays and every page stays bounded by its rows.
-        Some(settlement) if page_run.budget < run.peers => page_run.columns.save_all(
-            storage,
-            &settlement.rank,
-            &settlement.trust_stake,
-            &settlement.dividend_per_bond,
-        )?,
+        Some(settlement) if page_run.budget < run.peers => {
+            page_run.columns.save_all(storage, &settlement)?
+        }
         settled if run.phase == Phase::Pay => {
             paid_here = page_run.pay(storage, &mut graph, &mut run, settled)?;
         }
@@ -182,12 +183,23 @@ impl PageRun<'_> {
             self.columns.resume()
         };
         // This page's rows first: their targets are the only columns and
-        // registration heights it reads.
-        let end = run.next_uid.saturating_add(self.budget).min(run.peers);
+        // registration heights it reads. A median graph absorbs every row
+        // in one page: the median needs a column's every entry at once
+        // (docs/SPEC.md §3a, §3b).
+        let median = self.params.consensus == Consensus::Median;
+        let end = if median {
+            run.peers
+        } else {
+            run.next_uid.saturating_add(self.budget).min(run.peers)
+        };
         let mut page = Vec::new();
+        let mut stakes = Vec::new();
         for uid in run.next_uid..end {
             let uid = uid as u16;
             let account = self.ledger.get(storage, self.graph_name, uid)?.clone();
+            if median {
+                stakes.push(account.stake_in_epoch(graph.epoch));
+            }
             if account.has_row {
                 let row = must_load_row(storage, self.graph_name, uid)?;
                 page.push((uid, account, row));
@@ -212,30 +224,48 @@ impl PageRun<'_> {
             columns,
             run.next_uid as usize,
         )?;
-        for (uid, account, row) in page {
-            pass.absorb_row(
-                uid,
-                counting_stake(&account, graph),
-                row.last_update,
-                &row.weights,
-                &row.bonds(&account),
-            )?;
-            self.rows.insert(uid, row);
+        let page: Vec<(u16, u128, RowRecord, Bonds)> = page
+            .into_iter()
+            .map(|(uid, account, row)| {
+                let bonds = row.bonds(&account);
+                (uid, counting_stake(&account, graph), row, bonds)
+            })
+            .collect();
+        for (uid, stake, row, bonds) in &page {
+            pass.absorb_row(*uid, *stake, row.last_update, &row.weights, bonds)?;
         }
         let started_here = run.next_uid == 0;
         let absorbed = end - run.next_uid;
-        self.budget -= absorbed;
+        self.budget = self.budget.saturating_sub(absorbed);
         run.next_uid = end;
         // Settling reads and writes every column: after rows absorbed by
         // earlier pages, it is a page of its own, so that no page both
         // absorbs a full page of rows and settles.
         if run.next_uid < run.peers || (absorbed > 0 && !started_here) {
             self.columns.save_dirty(storage, &pass.columns)?;
+            self.rows
+                .extend(page.into_iter().map(|(uid, _, row, _)| (uid, row)));
             return Ok(None);
         }
         // Settling reads every column.
         self.columns.ensure_all(storage, &mut pass.columns)?;
-        let settlement = pass.settle(graph.reward_pool.u128(), graph.k)?;
+        let settlement = if median {
+            let rows: Vec<Row> = page
+                .iter()
+                .map(|(uid, stake, row, bonds)| Row {
+                    uid: *uid,
+                    stake: *stake,
+                    last_update: row.last_update,
+                    weights: &row.weights,
+                    bonds,
+                })
+                .collect();
+            pass.settle_median(graph.reward_pool.u128(), graph.k, &stakes, &rows)?
+        } else {
+            pass.settle(graph.reward_pool.u128(), graph.k)?
+        };
+        self.rows
+            .extend(page.into_iter().map(|(uid, _, row, _)| (uid, row)));
         run.phase = Phase::Pay;
         run.next_uid = 0;
         run.rank_consensus_total = settlement.rank_consensus_total;
@@ -315,12 +345,16 @@ impl PageRun<'_> {
                     .ensure(storage, &mut columns, targets.iter().copied())?;
                 Settlement {
                     params: self.params.clone(),
+                    block: run.block,
+                    last_epoch_block: graph.last_epoch_block,
                     registered_at: vec![u64::MAX; run.peers as usize],
                     total_stake: run.total_stake.u128(),
                     rank: columns.rank,
                     trust_stake: columns.trust_stake,
                     dividend_per_bond: columns.bond_total,
                     consensus: Vec::new(),
+                    median: columns.median,
+                    clipped_rank: columns.clipped_rank,
                     rank_consensus_total: run.rank_consensus_total,
                     emission: run.emission.u128(),
                     emitted: run.emitted.u128(),
@@ -344,17 +378,8 @@ impl PageRun<'_> {
                 Some(row) => (row.last_update, row.weights.as_slice(), row.bonds(&account)),
                 None => (0, &[][..], Bonds::default()),
             };
-            let bonds = step_bonds(
-                self.params,
-                run.block,
-                graph.last_epoch_block,
-                run.total_stake.u128(),
-                &settlement.registered_at,
-                counting_stake(&account, graph),
-                last_update,
-                weights,
-                &bonds,
-            )?;
+            let counting = counting_stake(&account, graph);
+            let (bonds, vtrust) = settlement.step_bonds(counting, last_update, weights, &bonds)?;
             let payout = settlement.pay(uid, stake, last_update, weights, &bonds)?;
             // A row sent while this epoch ran replaces the old one now, with
             // the bonds rebased on their values after this epoch.
@@ -393,6 +418,10 @@ impl PageRun<'_> {
                 incentive: payout.incentive,
                 dividends: payout.dividends,
                 paid: payout.paid,
+                median: (self.params.consensus == Consensus::Median).then_some(MedianResults {
+                    median: payout.median,
+                    vtrust,
+                }),
             };
             *self
                 .results

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use agora_mechanism::{Columns, Decimal};
+use agora_mechanism::{Columns, Decimal, Settlement};
 use cosmwasm_std::{Binary, StdResult, Storage};
 
 use crate::state::codec::{Reader, Writer};
@@ -65,10 +65,13 @@ pub fn load_heights(
 
 /// The running epoch's three columns per uid: rank, trust in tokens, and
 /// the bond column sums (absorb) or the dividend per bond (pay), stored
-/// [`COLUMNS_CHUNK`] uids to a key and loaded chunk by chunk.
+/// [`COLUMNS_CHUNK`] uids to a key and loaded chunk by chunk. A median
+/// graph's settled columns add two: `c_j` and the clipped rank `R̄_j`
+/// (docs/SPEC.md §3b).
 pub struct ColumnStore {
     graph: String,
     peers: usize,
+    median: bool,
     loaded: BTreeSet<u16>,
     dirty: BTreeSet<u16>,
 }
@@ -78,10 +81,11 @@ fn chunk_of(uid: u16) -> u16 {
 }
 
 impl ColumnStore {
-    pub fn new(graph: &str, peers: u32) -> Self {
+    pub fn new(graph: &str, peers: u32, median: bool) -> Self {
         Self {
             graph: graph.to_string(),
             peers: peers as usize,
+            median,
             loaded: BTreeSet::new(),
             dirty: BTreeSet::new(),
         }
@@ -100,7 +104,12 @@ impl ColumnStore {
 
     /// Empty columns, to be filled by [`ColumnStore::ensure`].
     pub fn resume(&self) -> Columns {
-        Columns::new(self.peers)
+        let mut columns = Columns::new(self.peers);
+        if self.median {
+            columns.median = vec![Decimal::ZERO; self.peers];
+            columns.clipped_rank = vec![Decimal::ZERO; self.peers];
+        }
+        columns
     }
 
     /// Loads the chunks holding `uids` that are not loaded yet.
@@ -144,10 +153,19 @@ impl ColumnStore {
             return Ok(());
         };
         let mut r = Reader::record(&bytes, "epoch columns")?;
+        // Absorb pages never store a median graph's columns (it absorbs in
+        // one page), so a stored median chunk is always a settled one.
         for uid in self.range(chunk) {
             columns.rank[uid] = r.decimal()?;
             columns.trust_stake[uid] = r.amount()?;
             columns.bond_total[uid] = r.decimal()?;
+            if let (Some(median), Some(clipped)) = (
+                columns.median.get_mut(uid),
+                columns.clipped_rank.get_mut(uid),
+            ) {
+                *median = r.decimal()?;
+                *clipped = r.decimal()?;
+            }
         }
         r.end()
     }
@@ -161,28 +179,30 @@ impl ColumnStore {
     pub fn save_dirty(&mut self, storage: &mut dyn Storage, columns: &Columns) -> StdResult<()> {
         let dirty = std::mem::take(&mut self.dirty);
         for chunk in dirty {
-            self.save_chunk(
-                storage,
-                chunk,
-                &columns.rank,
-                &columns.trust_stake,
-                &columns.bond_total,
-            )?;
+            let settled = Settled {
+                rank: &columns.rank,
+                trust_stake: &columns.trust_stake,
+                third: &columns.bond_total,
+                median: &[],
+                clipped_rank: &[],
+            };
+            self.save_chunk(storage, chunk, &settled)?;
         }
         Ok(())
     }
 
-    /// Writes every chunk, the third column being `third` (the settlement's
-    /// dividend per bond).
-    pub fn save_all(
-        &self,
-        storage: &mut dyn Storage,
-        rank: &[Decimal],
-        trust_stake: &[u128],
-        third: &[Decimal],
-    ) -> StdResult<()> {
+    /// Writes every chunk of a settlement: the third column is its
+    /// dividend per bond, and a median graph's `c` and `R̄` follow.
+    pub fn save_all(&self, storage: &mut dyn Storage, settlement: &Settlement) -> StdResult<()> {
+        let settled = Settled {
+            rank: &settlement.rank,
+            trust_stake: &settlement.trust_stake,
+            third: &settlement.dividend_per_bond,
+            median: &settlement.median,
+            clipped_rank: &settlement.clipped_rank,
+        };
         for chunk in 0..self.chunks() {
-            self.save_chunk(storage, chunk, rank, trust_stake, third)?;
+            self.save_chunk(storage, chunk, &settled)?;
         }
         Ok(())
     }
@@ -191,20 +211,34 @@ impl ColumnStore {
         &self,
         storage: &mut dyn Storage,
         chunk: u16,
-        rank: &[Decimal],
-        trust_stake: &[u128],
-        third: &[Decimal],
+        columns: &Settled,
     ) -> StdResult<()> {
         let range = self.range(chunk);
-        let mut w = Writer::record(range.len() * 32);
+        let mut w = Writer::record(range.len() * 64);
         for uid in range {
-            w.decimal(rank[uid]);
-            w.amount(trust_stake[uid]);
-            w.decimal(third[uid]);
+            w.decimal(columns.rank[uid]);
+            w.amount(columns.trust_stake[uid]);
+            w.decimal(columns.third[uid]);
+            if self.median {
+                let value = |v: &[Decimal]| v.get(uid).copied().unwrap_or_default();
+                w.decimal(value(columns.median));
+                w.decimal(value(columns.clipped_rank));
+            }
         }
         EPOCH_COLUMNS.save(storage, (&self.graph, chunk), &Binary::new(w.into_bytes()))
     }
+}
 
+/// Columns as a chunk stores them.
+struct Settled<'a> {
+    rank: &'a [Decimal],
+    trust_stake: &'a [u128],
+    third: &'a [Decimal],
+    median: &'a [Decimal],
+    clipped_rank: &'a [Decimal],
+}
+
+impl ColumnStore {
     /// Removes every chunk once the epoch closes.
     pub fn remove_all(&self, storage: &mut dyn Storage) {
         for chunk in 0..self.chunks() {

@@ -53,8 +53,8 @@ pub use ledger::{
 };
 pub use registry::{REGISTRY, REGISTRY_CHUNK, load_registry, load_registry_for, set_registered};
 pub use results::{
-    RESULTS, RESULTS_CHUNK, Results, decode_results, encode_results, load_finished_results,
-    results_slot,
+    MedianResults, RESULTS, RESULTS_CHUNK, Results, decode_results, encode_results,
+    load_finished_results, results_slot,
 };
 pub use rows::{PENDING_ROWS, ROWS, RowRecord, load_pending, load_row};
 

@@ -21,24 +21,57 @@ pub struct Results {
     pub incentive: Decimal,
     pub dividends: Decimal,
     pub paid: u128,
+    /// Median mode only (docs/SPEC.md §3b): `c_j` and `v_i`.
+    pub median: Option<MedianResults>,
 }
+
+/// What a median-mode epoch adds to a peer's results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MedianResults {
+    /// `c_j`: the consensus weight toward this peer.
+    pub median: Decimal,
+    /// `v_i`: how much of this peer's row agreed with consensus.
+    pub vtrust: Decimal,
+}
+
+/// The tag before an entry: none, a sigmoid epoch's, a median epoch's.
+const NONE: u8 = 0;
+const SIGMOID: u8 = 1;
+const MEDIAN: u8 = 2;
 
 impl Results {
     fn encode(&self, w: &mut Writer) {
+        w.u8(if self.median.is_some() {
+            MEDIAN
+        } else {
+            SIGMOID
+        });
         for value in [self.rank, self.trust, self.incentive, self.dividends] {
             w.decimal(value);
         }
         w.amount(self.paid);
+        if let Some(median) = self.median {
+            w.decimal(median.median);
+            w.decimal(median.vtrust);
+        }
     }
 
-    fn decode(r: &mut Reader) -> StdResult<Self> {
-        Ok(Self {
+    fn decode(tag: u8, r: &mut Reader) -> StdResult<Self> {
+        let mut results = Self {
             rank: r.decimal()?,
             trust: r.decimal()?,
             incentive: r.decimal()?,
             dividends: r.decimal()?,
             paid: r.amount()?,
-        })
+            median: None,
+        };
+        if tag == MEDIAN {
+            results.median = Some(MedianResults {
+                median: r.decimal()?,
+                vtrust: r.decimal()?,
+            });
+        }
+        Ok(results)
     }
 }
 
@@ -51,11 +84,8 @@ pub fn encode_results(entries: &[Option<Results>]) -> Binary {
     let mut w = Writer::record(entries.len() * 64);
     for entry in entries {
         match entry {
-            Some(results) => {
-                w.u8(1);
-                results.encode(&mut w);
-            }
-            None => w.u8(0),
+            Some(results) => results.encode(&mut w),
+            None => w.u8(NONE),
         }
     }
     Binary::new(w.into_bytes())
@@ -66,8 +96,8 @@ pub fn decode_results(bytes: &[u8]) -> StdResult<Vec<Option<Results>>> {
     let mut entries = Vec::with_capacity(usize::from(RESULTS_CHUNK));
     while !r.is_empty() {
         entries.push(match r.u8()? {
-            0 => None,
-            _ => Some(Results::decode(&mut r)?),
+            NONE => None,
+            tag => Some(Results::decode(tag, &mut r)?),
         });
     }
     Ok(entries)
@@ -103,9 +133,18 @@ mod tests {
                 incentive: dec!(0.3),
                 dividends: dec!(0.4),
                 paid: 5,
+                median: None,
             }),
             None,
             Some(Results::default()),
+            Some(Results {
+                incentive: dec!(0.5),
+                median: Some(MedianResults {
+                    median: dec!(0.25),
+                    vtrust: dec!(0.75),
+                }),
+                ..Results::default()
+            }),
         ];
         assert_eq!(decode_results(&encode_results(&results)).unwrap(), results);
     }

@@ -65,6 +65,11 @@ fn params_are_validated_on_every_change() {
             p.max_weight_limit = "0".parse().unwrap()
         }),
         ("max_peers", |p| p.max_peers = 1),
+        // A median graph's settling page reads every row (docs/SPEC.md §3b).
+        ("max_peers", |p| {
+            p.consensus = agora_market::msg::Consensus::Median;
+            p.max_peers = 1025;
+        }),
     ];
     for (name, break_it) in cases {
         let mut params = GraphParams::builder()

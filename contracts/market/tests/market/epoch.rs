@@ -3,7 +3,7 @@
 
 use crate::suite::{Suite, SuiteBuilder};
 use agora_market::ContractError;
-use agora_market::msg::{ExecuteMsg, GraphParams, TEXT};
+use agora_market::msg::{Consensus, ExecuteMsg, GraphParams, TEXT};
 use agora_mechanism::scenario::Scenario;
 
 const NAMES: [&str; 10] = [
@@ -11,10 +11,16 @@ const NAMES: [&str; 10] = [
 ];
 
 /// docs/SPEC.md §8's cabal on chain: 10 peers staking 100,000,000 each; uids 0-5
-/// honest, 6-9 a cabal; each side fully connected inside itself.
+/// honest, 6-9 a cabal; each side fully connected inside itself, with
+/// uneven weights (`1 + j % 3`) so that the median of §3b has work to do.
 fn cabal_suite() -> Suite {
+    cabal_suite_in(Consensus::Sigmoid)
+}
+
+fn cabal_suite_in(consensus: Consensus) -> Suite {
     let mut suite = SuiteBuilder::new()
         .with_params(|p| {
+            p.consensus = consensus;
             p.emission_per_epoch = 10_000_000u128.into();
             // Rows are set once; keep them fresh for the whole story.
             p.activity_cutoff = 1_000_000;
@@ -30,7 +36,7 @@ fn cabal_suite() -> Suite {
         let side = if uid < 6 { 0..6u16 } else { 6..10u16 };
         let row: Vec<(u16, u16)> = side
             .filter(|j| usize::from(*j) != uid)
-            .map(|j| (j, 1))
+            .map(|j| (j, 1 + j % 3))
             .collect();
         suite.set_weights(name, &row).unwrap();
     }
@@ -38,13 +44,13 @@ fn cabal_suite() -> Suite {
     suite
 }
 
-fn cabal_scenario(epochs: u32) -> Scenario {
+fn cabal_scenario(epochs: u32, consensus: &str) -> Scenario {
     let mut weights = String::new();
     for uid in 0..10u16 {
         let side = if uid < 6 { 0..6u16 } else { 6..10u16 };
         let row: Vec<String> = side
             .filter(|j| *j != uid)
-            .map(|j| format!("\"{j}\": 1"))
+            .map(|j| format!("\"{j}\": {}", 1 + j % 3))
             .collect();
         weights += &format!(
             "{}\"{uid}\": {{{}}}",
@@ -53,7 +59,8 @@ fn cabal_scenario(epochs: u32) -> Scenario {
         );
     }
     let json = format!(
-        r#"{{"params": {{"emission_per_epoch": "10000000"}}, "reward_pool": "1000000000000000",
+        r#"{{"params": {{"emission_per_epoch": "10000000", "consensus": "{consensus}"}},
+            "reward_pool": "1000000000000000",
             "stake": [{}], "weights": {{{weights}}}, "epochs": {epochs}}}"#,
         ["\"100000000\""; 10].join(", ")
     );
@@ -62,8 +69,17 @@ fn cabal_scenario(epochs: u32) -> Scenario {
 
 #[test]
 fn the_contract_and_agora_sim_agree_to_the_token() {
-    let mut suite = cabal_suite();
-    let reports = cabal_scenario(50).run().unwrap();
+    contract_equals_sim(Consensus::Sigmoid, "sigmoid");
+}
+
+#[test]
+fn the_contract_and_agora_sim_agree_to_the_token_in_median_mode() {
+    contract_equals_sim(Consensus::Median, "median");
+}
+
+fn contract_equals_sim(consensus: Consensus, name: &str) {
+    let mut suite = cabal_suite_in(consensus);
+    let reports = cabal_scenario(50, name).run().unwrap();
     for report in &reports {
         suite.run_epoch(TEXT);
         let peers = suite.metagraph(TEXT);
@@ -74,6 +90,16 @@ fn the_contract_and_agora_sim_agree_to_the_token() {
         for (peer, incentive) in peers.iter().zip(&report.incentive) {
             assert_eq!(peer.incentive.0.normalize(), *incentive);
         }
+        let median: Option<Vec<_>> = peers
+            .iter()
+            .map(|p| p.median.map(|c| c.0.normalize()))
+            .collect();
+        let vtrust: Option<Vec<_>> = peers
+            .iter()
+            .map(|p| p.vtrust.map(|v| v.0.normalize()))
+            .collect();
+        assert_eq!(median, report.median, "epoch {}", report.epoch);
+        assert_eq!(vtrust, report.vtrust, "epoch {}", report.epoch);
         let state = suite.epoch_state(TEXT);
         assert_eq!(state.last_loss.0.normalize(), report.loss);
         assert_eq!(state.k, report.k_after);
@@ -108,6 +134,21 @@ fn a_cabal_with_40_percent_of_stake_loses_share_epoch_after_epoch() {
         });
     let order: Vec<u16> = ranking.peers.iter().map(|p| p.uid).collect();
     assert!(order[..6].iter().all(|uid| *uid < 6), "{order:?}");
+}
+
+/// docs/SPEC.md §3b on chain: the cabal's columns never reach κ of the
+/// others' stake, so it is paid nothing, epoch after epoch, and ranks last.
+#[test]
+fn a_cabal_is_paid_nothing_in_median_mode() {
+    let mut suite = cabal_suite_in(Consensus::Median);
+    for _ in 0..5 {
+        suite.run_epoch(TEXT);
+        for peer in &suite.metagraph(TEXT)[6..] {
+            assert_eq!(peer.last_paid.u128(), 0, "uid {}", peer.uid);
+            assert_eq!(peer.median.map(|c| c.0), Some(rust_decimal::Decimal::ZERO));
+            assert_eq!(peer.vtrust.map(|v| v.0), Some(rust_decimal::Decimal::ZERO));
+        }
+    }
 }
 
 #[test]

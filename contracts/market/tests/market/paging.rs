@@ -3,7 +3,7 @@
 
 use crate::suite::{Suite, SuiteBuilder, wasm_attribute};
 use agora_market::ContractError;
-use agora_market::msg::{GraphParams, PeerInfo, TEXT};
+use agora_market::msg::{Consensus, GraphParams, PeerInfo, TEXT};
 use proptest::prelude::*;
 use rust_decimal::prelude::dec;
 
@@ -20,6 +20,7 @@ type SentRow = (usize, Vec<(usize, u16)>);
 struct Story {
     peers: usize,
     decay: rust_decimal::Decimal,
+    consensus: Consensus,
     stakes: Vec<u128>,
     /// Per epoch, rows sent before it: (sender, [(target, value)]).
     rows: Vec<Vec<SentRow>>,
@@ -35,12 +36,14 @@ fn story() -> impl Strategy<Value = Story> {
         (
             Just(peers),
             prop_oneof![Just(dec!(0)), Just(dec!(0.1))],
+            prop_oneof![Just(Consensus::Sigmoid), Just(Consensus::Median)],
             prop::collection::vec(0u128..5_000_000, peers),
             prop::collection::vec(prop::collection::vec(row, 0..peers), 3),
         )
-            .prop_map(|(peers, decay, stakes, rows)| Story {
+            .prop_map(|(peers, decay, consensus, stakes, rows)| Story {
                 peers,
                 decay,
+                consensus,
                 stakes,
                 rows,
             })
@@ -49,10 +52,11 @@ fn story() -> impl Strategy<Value = Story> {
 
 impl Story {
     fn suite(&self) -> Suite {
-        let decay = self.decay;
+        let (decay, consensus) = (self.decay, self.consensus);
         let mut suite = SuiteBuilder::new()
             .with_params(|p: &mut GraphParams| {
                 p.bond_decay = decay.into();
+                p.consensus = consensus;
                 // Random rows may be short: keep k at 1.
                 p.peg_ceiling = 1;
             })
@@ -86,7 +90,7 @@ impl Story {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(10))]
+    #![proptest_config(ProptestConfig::with_cases(16))]
 
     /// Pages of any size give what one transaction gives, to the token and
     /// to the last digit of every score, epoch after epoch.
@@ -101,10 +105,13 @@ proptest! {
             let count = paged.run_epoch_paged(TEXT, *max_rows);
             // Each pass touches every uid once. A page that settles stops
             // there unless it can pay everyone too; after rows absorbed by
-            // earlier pages, settling is a page of its own.
+            // earlier pages, settling is a page of its own. A median graph
+            // absorbs every row in its first page.
             let peers = story.peers as u32;
             let expected = if *max_rows >= 2 * peers {
                 1
+            } else if story.consensus == Consensus::Median {
+                1 + peers.div_ceil(*max_rows)
             } else if *max_rows >= peers {
                 2
             } else {
@@ -159,6 +166,8 @@ fn results(peer: &PeerInfo) -> impl PartialEq + std::fmt::Debug {
         peer.trust,
         peer.incentive,
         peer.dividends,
+        peer.median,
+        peer.vtrust,
         peer.last_paid,
         peer.results_epoch,
     )

@@ -103,6 +103,12 @@ proptest! {
                     let mut params = suite.params();
                     params.bond_decay = rust_decimal::Decimal::new(i64::from(decay), 1).into();
                     params.emission_per_epoch = emission.into();
+                    // Switch between the sigmoid and the median (§3b) too.
+                    params.consensus = if decay % 2 == 0 {
+                        agora_market::msg::Consensus::Sigmoid
+                    } else {
+                        agora_market::msg::Consensus::Median
+                    };
                     suite.update_params(params).is_ok()
                 }
                 Step::AbortEpoch => suite
