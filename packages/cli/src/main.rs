@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod chain;
 mod demo;
 mod deploy;
@@ -59,6 +60,11 @@ enum Command {
     /// Store a new artifact and migrate the network's recorded market to
     /// it (the key must be the contract's admin).
     Migrate(deploy::MigrateArgs),
+    /// Measured stories of the market on the embedded chain. `agora bench
+    /// copier`: does copying the visible consensus pay, per consensus mode
+    /// and commit-reveal setting?
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -71,5 +77,6 @@ fn main() -> ExitCode {
         Command::Keys(args) => keys::run(&args),
         Command::Deploy(args) => deploy::run_deploy(&args),
         Command::Migrate(args) => deploy::run_migrate(&args),
+        Command::Bench(command) => bench::run(command),
     }
 }

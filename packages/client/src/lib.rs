@@ -8,6 +8,7 @@
 //! and a block clock. [`NodeChain`] is the same market on a real node
 //! (wasmd) over CometBFT RPC. [`keyring`] keeps the keys a peer signs with.
 
+pub mod copier;
 mod embedded;
 pub mod keyring;
 pub mod node;

@@ -2,7 +2,7 @@
 //! messages into the artifact.
 
 use agora_market::msg::{
-    ExecuteMsg, GraphParams, InstantiateMsg, MetagraphResponse, PeerInfo, QueryMsg, TEXT,
+    Consensus, ExecuteMsg, GraphParams, InstantiateMsg, MetagraphResponse, PeerInfo, QueryMsg, TEXT,
 };
 use cosmwasm_std::coins;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -31,6 +31,8 @@ pub struct Workload {
     /// `true`: rows go to the unstaked peers only (cybernet-512);
     /// `false`: to random other peers.
     pub rows_to_unstaked: bool,
+    /// The graph's consensus mode (a `-median` suffix on the name).
+    pub consensus: Consensus,
 }
 
 impl Workload {
@@ -42,6 +44,7 @@ impl Workload {
             staked: 64,
             row_len: 448,
             rows_to_unstaked: true,
+            consensus: Consensus::Sigmoid,
         }
     }
 
@@ -53,19 +56,36 @@ impl Workload {
             staked: peers,
             row_len: 64.min(peers - 1),
             rows_to_unstaked: false,
+            consensus: Consensus::Sigmoid,
         }
     }
 
+    /// `cybernet-512` or `nN`, with `-median` for a median graph
+    /// (docs/SPEC.md §3b; at most 1024 peers).
     pub fn by_name(name: &str) -> Option<Self> {
-        if name == "cybernet-512" {
-            return Some(Self::cybernet_512());
+        let (base, consensus) = match name.strip_suffix("-median") {
+            Some(base) => (base, Consensus::Median),
+            None => (name, Consensus::Sigmoid),
+        };
+        let mut workload = if base == "cybernet-512" {
+            Self::cybernet_512()
+        } else {
+            let peers: usize = base.strip_prefix('n')?.parse().ok()?;
+            (2..=4096).contains(&peers).then(|| Self::uniform(peers))?
+        };
+        if consensus == Consensus::Median {
+            if workload.peers > 1024 {
+                return None;
+            }
+            workload.name = name.to_string();
+            workload.consensus = consensus;
         }
-        let peers: usize = name.strip_prefix('n')?.parse().ok()?;
-        (2..=4096).contains(&peers).then(|| Self::uniform(peers))
+        Some(workload)
     }
 
     fn params(&self) -> GraphParams {
         GraphParams::builder()
+            .consensus(self.consensus)
             .emission_per_epoch(10_000_000)
             .unbonding_period(10)
             .max_peers(self.peers as u32)

@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 
 use agora_market::msg::{
-    EpochStateResponse, ExecuteMsg, GraphParams, InstantiateMsg, MetagraphResponse, QueryMsg, TEXT,
-    WeightsResponse,
+    Consensus, EpochStateResponse, ExecuteMsg, GraphParams, InstantiateMsg, MetagraphResponse,
+    QueryMsg, TEXT, WeightsResponse,
 };
 use agora_vm::{HarnessError, VmMarket, artifact_path};
 use cosmwasm_std::{Addr, Coin, Empty, coins};
@@ -143,8 +143,9 @@ impl Chain for MultiTest {
     }
 }
 
-fn instantiate_msg() -> InstantiateMsg {
+fn instantiate_msg(consensus: Consensus) -> InstantiateMsg {
     let params = GraphParams::builder()
+        .consensus(consensus)
         .emission_per_epoch(1_000_000)
         .registration_fee(1_000)
         .unbonding_period(10)
@@ -267,7 +268,16 @@ fn story(chain: &mut impl Chain, pages: Option<u32>) -> Vec<String> {
 
 #[test]
 fn the_wasm_build_agrees_with_the_native_build_to_the_token() {
-    let msg = instantiate_msg();
+    wasm_equals_native(Consensus::Sigmoid);
+}
+
+#[test]
+fn the_wasm_build_agrees_with_the_native_build_in_median_mode() {
+    wasm_equals_native(Consensus::Median);
+}
+
+fn wasm_equals_native(consensus: Consensus) {
+    let msg = instantiate_msg(consensus);
     let mut native = MultiTest::new(&msg);
     let mut vm = VmMarket::from_artifact().unwrap();
     // Start both clocks at cw-multi-test's height.
@@ -285,11 +295,20 @@ fn the_wasm_build_agrees_with_the_native_build_to_the_token() {
         native_views.last().unwrap().contains("\"last_paid\":\"")
             && native_views[0] != native_views[4]
     );
+    // A median epoch reports c and v; a sigmoid one does not.
+    let median_shown = !native_views.last().unwrap().contains("\"median\":null");
+    assert_eq!(median_shown, consensus == Consensus::Median);
 }
 
 #[test]
 fn paged_epochs_in_the_vm_agree_with_one_shot_epochs() {
-    let msg = instantiate_msg();
+    for consensus in [Consensus::Sigmoid, Consensus::Median] {
+        paged_equals_one_shot(consensus);
+    }
+}
+
+fn paged_equals_one_shot(consensus: Consensus) {
+    let msg = instantiate_msg(consensus);
     let mut one_shot = VmMarket::from_artifact().unwrap();
     one_shot.instantiate("admin", &msg).unwrap();
     let mut paged = VmMarket::from_artifact().unwrap();

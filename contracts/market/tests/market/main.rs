@@ -9,7 +9,6 @@ mod suite;
 
 mod admin;
 mod commit_reveal;
-mod copier;
 mod epoch;
 mod hardening;
 mod paging;

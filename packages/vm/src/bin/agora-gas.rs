@@ -6,6 +6,7 @@
 
 use std::process::ExitCode;
 
+use agora_market::msg::Consensus;
 use agora_vm::workload::{GasRow, REFERENCE_EPOCH_GAS, Workload, measure};
 use clap::Parser;
 
@@ -18,12 +19,18 @@ use clap::Parser;
                   has/delete 1000, iterator step 30). Build the artifact first: scripts/build-wasm.sh."
 )]
 struct Args {
-    /// Workloads: cybernet-512 and nN (N peers, all staked, 64 entries a row).
-    #[arg(default_values_t = ["cybernet-512".to_string(), "n16".into(), "n64".into(), "n256".into(), "n1024".into(), "n4096".into()])]
+    /// Workloads: cybernet-512 and nN (N peers, all staked, 64 entries a row);
+    /// a `-median` suffix runs the graph in median consensus (docs/SPEC.md §3b, N ≤ 1024).
+    #[arg(default_values_t = [
+        "cybernet-512".to_string(), "n16".into(), "n64".into(), "n256".into(), "n1024".into(), "n4096".into(),
+        "cybernet-512-median".into(), "n64-median".into(), "n256-median".into(), "n1024-median".into(),
+    ])]
     workloads: Vec<String>,
     /// Uids per epoch page (the epoch message's `max_rows`). Default: the
     /// whole epoch in one transaction up to 1366 peers, pages of 1366 uids
-    /// above (a third of n4096: every page of it then stays under 10M gas).
+    /// above (a third of n4096: every page of it then stays under 10M gas);
+    /// a median graph in pages of a quarter of its peers, so that its
+    /// largest page (all rows absorbed and settled at once) shows.
     #[arg(long)]
     page_rows: Option<u32>,
     /// One JSON object per row instead of a table.
@@ -39,13 +46,17 @@ fn main() -> ExitCode {
     for name in &args.workloads {
         let Some(workload) = Workload::by_name(name) else {
             eprintln!(
-                "unknown workload {name:?}: use cybernet-512 or nN with 2 <= N <= 4096 (the largest graph max_peers allows)"
+                "unknown workload {name:?}: use cybernet-512 or nN with 2 <= N <= 4096 (the largest graph max_peers allows), \
+                 with -median for a median graph (N <= 1024)"
             );
             return ExitCode::from(2);
         };
-        let page_rows = args
-            .page_rows
-            .or((workload.peers > DEFAULT_PAGE_ROWS as usize).then_some(DEFAULT_PAGE_ROWS));
+        let default_pages = if workload.consensus == Consensus::Median {
+            Some((workload.peers as u32 / 4).max(1))
+        } else {
+            (workload.peers > DEFAULT_PAGE_ROWS as usize).then_some(DEFAULT_PAGE_ROWS)
+        };
+        let page_rows = args.page_rows.or(default_pages);
         match measure(&workload, page_rows, !args.json) {
             Ok(rows) => {
                 if !args.json {
@@ -74,11 +85,11 @@ fn main() -> ExitCode {
 fn print_rows(rows: &[GasRow], header: bool) {
     if header {
         println!(
-            "| {:<12} | {:<26} | {:>12} | {:>10} | {:>12} | {:>8} |",
+            "| {:<19} | {:<26} | {:>12} | {:>10} | {:>12} | {:>8} |",
             "workload", "message", "storage gas", "VM gas", "total", "vs 16M"
         );
         println!(
-            "|{:-<14}|{:-<28}|{:->14}|{:->12}|{:->14}|{:->10}|",
+            "|{:-<21}|{:-<28}|{:->14}|{:->12}|{:->14}|{:->10}|",
             "", "", "", "", "", ""
         );
     }
@@ -93,7 +104,7 @@ fn print_rows(rows: &[GasRow], header: bool) {
             let epoch = rows.iter().find(|r| r.message.starts_with("epoch ("));
             let over = epoch.map_or(0.0, |e| e.storage_gas as f64 / row.storage_gas as f64);
             println!(
-                "| {:<12} | {:<26} | {:>12} | {:>10} | {:>12} | {:>7.2}x |",
+                "| {:<19} | {:<26} | {:>12} | {:>10} | {:>12} | {:>7.2}x |",
                 row.workload, row.message, row.storage_gas, "", "", over
             );
             continue;
@@ -101,7 +112,7 @@ fn print_rows(rows: &[GasRow], header: bool) {
             row
         };
         println!(
-            "| {:<12} | {:<26} | {:>12} | {:>10} | {:>12} | {:>8} |",
+            "| {:<19} | {:<26} | {:>12} | {:>10} | {:>12} | {:>8} |",
             row.workload, row.message, row.storage_gas, row.vm_gas, row.total_gas, ratio
         );
     }

@@ -1,0 +1,183 @@
+//! `agora bench`: measured stories of the market, printed as a table (or
+//! JSON). Today one: `copier`.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use agora_client::copier::{self, CopierCase, CopierRow, Span};
+use agora_market::msg::Consensus;
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::error::{CliError, finish};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Does copying the consensus pay? Runs the copier story on the
+    /// embedded chain (four servers whose quality drifts in a wave, four
+    /// honest validators with their own noise, one copier of the visible
+    /// consensus) and prints G, the copier's dividends per stake over the
+    /// honest median's, averaged over epochs FROM..EPOCHS, for both
+    /// consensus modes × commit-reveal off / on with reveal period 1 and 3
+    /// × bond decay 0 and 0.1 × drift periods 8 and 32. G below 1: copying
+    /// loses to honest work.
+    Copier(CopierArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CopierArgs {
+    /// One JSON array of objects (consensus, commit_reveal, reveal_period,
+    /// bond_decay, drift_period, g; decimals as strings) instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Epochs per case.
+    #[arg(long, default_value_t = Span::BENCH.epochs)]
+    epochs: u64,
+    /// First epoch averaged (earlier ones let bonds build up).
+    #[arg(long, default_value_t = Span::BENCH.from)]
+    from: u64,
+    /// Only this consensus mode.
+    #[arg(long, value_enum)]
+    consensus: Option<Mode>,
+    /// Only this drift period (epochs).
+    #[arg(long)]
+    drift_period: Option<u64>,
+    /// Cases run at once (default: the machine's cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Sigmoid,
+    Median,
+}
+
+impl From<Mode> for Consensus {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Sigmoid => Consensus::Sigmoid,
+            Mode::Median => Consensus::Median,
+        }
+    }
+}
+
+pub fn run(command: BenchCommand) -> ExitCode {
+    match command {
+        BenchCommand::Copier(args) => finish("bench copier", copier_bench(&args)),
+    }
+}
+
+fn copier_bench(args: &CopierArgs) -> Result<(), CliError> {
+    if args.epochs == 0 || args.from >= args.epochs {
+        return Err(CliError::Invalid(format!(
+            "--from {} must be below --epochs {} (G averages epochs from..epochs)",
+            args.from, args.epochs
+        )));
+    }
+    let cases: Vec<CopierCase> = copier::bench_cases()
+        .into_iter()
+        .filter(|case| {
+            args.consensus
+                .is_none_or(|mode| case.consensus == mode.into())
+        })
+        .filter(|case| args.drift_period.is_none_or(|p| case.drift_period == p))
+        .collect();
+    if cases.is_empty() {
+        return Err(CliError::Invalid(
+            "no case matches: --drift-period is 8 or 32".to_string(),
+        ));
+    }
+    let span = Span {
+        epochs: args.epochs,
+        from: args.from,
+    };
+    let rows = run_cases(&cases, span, args.jobs)?;
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&rows)?;
+        json.push('\n');
+        json
+    } else {
+        table(&rows, span)
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(())
+}
+
+/// Runs the cases on `jobs` threads, each on its own embedded chain, with
+/// one progress bar over every case's epochs; rows come back in case order.
+fn run_cases(
+    cases: &[CopierCase],
+    span: Span,
+    jobs: Option<usize>,
+) -> Result<Vec<CopierRow>, CliError> {
+    let jobs = jobs
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+        .clamp(1, cases.len());
+    let bar = ProgressBar::new(cases.len() as u64 * span.epochs);
+    bar.set_style(
+        ProgressStyle::with_template("copier {bar:30} {pos}/{len} epochs ({eta} left)")
+            .expect("static template"),
+    );
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Option<Result<CopierRow, agora_client::ChainError>>>> =
+        Mutex::new(vec![None; cases.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let index = {
+                        let mut next = next.lock().unwrap_or_else(|e| e.into_inner());
+                        let index = *next;
+                        *next += 1;
+                        index
+                    };
+                    let Some(case) = cases.get(index) else { break };
+                    let row = copier::run_embedded(case, span, |_| bar.inc(1));
+                    results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(row);
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|row| {
+            row.unwrap_or_else(|| Err(agora_client::ChainError::Query("case not run".into())))
+                .map_err(CliError::from)
+        })
+        .collect()
+}
+
+fn table(rows: &[CopierRow], span: Span) -> String {
+    let mut out = format!(
+        "G = copier's dividends per stake / the honest median's, epochs {}..{}\n\n\
+         | consensus | commit-reveal | reveal period | bond decay | drift period |      G |\n\
+         |-----------|---------------|---------------|------------|--------------|--------|\n",
+        span.from, span.epochs
+    );
+    for row in rows {
+        let case = row.case;
+        out += &format!(
+            "| {:<9} | {:<13} | {:>13} | {:>10} | {:>12} | {:>6.3} |\n",
+            match case.consensus {
+                Consensus::Sigmoid => "sigmoid",
+                Consensus::Median => "median",
+            },
+            if case.commit_reveal { "on" } else { "off" },
+            if case.commit_reveal {
+                case.reveal_period.to_string()
+            } else {
+                "-".to_string()
+            },
+            case.bond_decay,
+            case.drift_period,
+            row.g,
+        );
+    }
+    out
+}

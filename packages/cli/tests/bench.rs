@@ -1,0 +1,86 @@
+//! `agora bench copier` driven as a process.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn agora(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_agora"))
+        .args(args)
+        .output()
+        .expect("agora runs")
+}
+
+/// `--json` prints one array of objects with the keys; a short run
+/// of one mode keeps the test quick (the figures are checked at full
+/// length by `agora-client`'s copier tests).
+#[test]
+fn bench_copier_prints_one_json_row_per_case() {
+    let output = agora(&[
+        "bench",
+        "copier",
+        "--json",
+        "--epochs",
+        "30",
+        "--from",
+        "10",
+        "--consensus",
+        "median",
+        "--drift-period",
+        "8",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).expect("one JSON array");
+    assert_eq!(rows.len(), 6);
+    for row in &rows {
+        let keys: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        for key in [
+            "consensus",
+            "commit_reveal",
+            "reveal_period",
+            "bond_decay",
+            "drift_period",
+            "g",
+        ] {
+            assert!(keys.contains(&key), "{key} missing from {row}");
+        }
+        assert_eq!(row["consensus"], "median");
+        assert_eq!(row["drift_period"], 8);
+        assert!(row["commit_reveal"].is_boolean());
+        let g: f64 = row["g"].as_str().unwrap().parse().unwrap();
+        assert!(g > 0.0 && g < 2.0, "{row}");
+    }
+    // Copying without commit-reveal pays at least as well as with it.
+    let g = |commit_reveal: bool, period: u64| -> f64 {
+        rows.iter()
+            .find(|r| {
+                r["commit_reveal"] == commit_reveal
+                    && r["reveal_period"] == period
+                    && r["bond_decay"] == "0"
+            })
+            .map(|r| r["g"].as_str().unwrap().parse().unwrap())
+            .unwrap()
+    };
+    assert!(g(false, 1) > g(true, 1) && g(true, 1) > g(true, 3));
+}
+
+#[test]
+fn a_bad_span_is_refused_with_exit_2() {
+    let output = agora(&["bench", "copier", "--epochs", "10", "--from", "10"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--from 10 must be below --epochs 10")
+    );
+    let output = agora(&["bench", "copier", "--drift-period", "5"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no case matches"));
+}
