@@ -168,9 +168,13 @@ pub fn run_embedded(
     run(&mut chain, case, span, progress)
 }
 
-/// A peer's row in flight under commit-reveal: committed, not yet revealed.
+/// A row and the salt it was committed with.
+type Committed = (Vec<(u16, u16)>, Vec<u8>);
+
+/// A peer's rows in flight under commit-reveal: committed, not yet
+/// revealed, oldest first.
 #[derive(Default)]
-struct InFlight(VecDeque<(Vec<(u16, u16)>, Vec<u8>)>);
+struct InFlight(VecDeque<Committed>);
 
 impl InFlight {
     /// Reveals the oldest row once `period` rows wait, then commits `row`.
