@@ -7,9 +7,10 @@ use std::sync::Mutex;
 
 use agora_client::copier::{self, CopierCase, CopierRow, Span};
 use agora_market::msg::Consensus;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::demo::ConsensusArg;
 use crate::error::{CliError, finish};
 
 #[derive(Debug, Subcommand)]
@@ -39,28 +40,13 @@ pub struct CopierArgs {
     from: u64,
     /// Only this consensus mode.
     #[arg(long, value_enum)]
-    consensus: Option<Mode>,
+    consensus: Option<ConsensusArg>,
     /// Only this drift period (epochs).
     #[arg(long)]
     drift_period: Option<u64>,
     /// Cases run at once (default: the machine's cores).
     #[arg(long)]
     jobs: Option<usize>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Mode {
-    Sigmoid,
-    Median,
-}
-
-impl From<Mode> for Consensus {
-    fn from(mode: Mode) -> Self {
-        match mode {
-            Mode::Sigmoid => Consensus::Sigmoid,
-            Mode::Median => Consensus::Median,
-        }
-    }
 }
 
 pub fn run(command: BenchCommand) -> ExitCode {

@@ -49,6 +49,11 @@ pub struct DemoArgs {
     /// and commits this epoch's, so nobody can copy a row before it counts.
     #[arg(long)]
     commit_reveal: bool,
+    /// How the contract forms incentive: `sigmoid` (the paper's) or
+    /// `median` (docs/SPEC.md §3b: a stake-weighted median per peer, rows
+    /// clipped to it; ranks finely and leaves a self-voting cabal nothing).
+    #[arg(long, value_enum, default_value_t = ConsensusArg::Sigmoid)]
+    consensus: ConsensusArg,
     /// Where report.json, stake_share.svg and loss.svg go.
     #[arg(long, default_value = "agora-demo")]
     out: PathBuf,
@@ -58,6 +63,21 @@ pub struct DemoArgs {
     /// row, commit, reveal and epoch is a real transaction.
     #[command(flatten)]
     node: NodeArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConsensusArg {
+    Sigmoid,
+    Median,
+}
+
+impl From<ConsensusArg> for agora_market::msg::Consensus {
+    fn from(arg: ConsensusArg) -> Self {
+        match arg {
+            ConsensusArg::Sigmoid => Self::Sigmoid,
+            ConsensusArg::Median => Self::Median,
+        }
+    }
 }
 
 /// Local training steps of honest peer `i`: each trains a third as much
@@ -87,6 +107,7 @@ fn demo(args: &DemoArgs) -> Result<(), CliError> {
         learn_steps: args.learn_steps,
         seed: args.seed,
         commit_reveal: args.commit_reveal,
+        consensus: args.consensus.into(),
         top_k: args.top_k,
         // Stake that moves within a few epochs: each epoch emits 10% of
         // an honest peer's stake; the peg is free to move k.

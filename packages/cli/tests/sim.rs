@@ -84,6 +84,28 @@ fn the_cabal_example_runs_end_to_end() {
     assert!(decimal(&epochs[199]["loss"]) < 0.0);
 }
 
+/// docs/SPEC.md §3b: the same cabal under the median earns nothing, and
+/// each epoch reports `median` (c) and `vtrust` (v) per peer.
+#[test]
+fn the_cabal_earns_nothing_in_median_mode() {
+    let epochs = sim_json(&examples().join("cabal-median.json"));
+    assert_eq!(epochs.len(), 200);
+    for epoch in &epochs {
+        let median = epoch["median"].as_array().expect("median mode reports c");
+        let vtrust = epoch["vtrust"].as_array().expect("median mode reports v");
+        assert_eq!(median.len(), 10);
+        assert!(median[6..].iter().all(|c| decimal(c) == 0.0));
+        assert!(median[..6].iter().all(|c| decimal(c) > 0.0));
+        assert!(vtrust[6..].iter().all(|v| decimal(v) == 0.0));
+        assert!(epoch["paid"].as_array().unwrap()[6..].iter().all(|p| amount(p) == 0));
+    }
+    assert!((cabal_share(&epochs[49]) - 0.4 / 1.5).abs() < 1e-6);
+    assert!((cabal_share(&epochs[199]) - 0.4 / 3.0).abs() < 1e-6);
+    // The sigmoid example reports neither vector.
+    let sigmoid = sim_json(&examples().join("cabal.json"));
+    assert!(sigmoid[0].get("median").is_none() && sigmoid[0].get("vtrust").is_none());
+}
+
 #[test]
 fn bought_rank_earns_almost_nothing() {
     let epochs = sim_json(&examples().join("bought_rank.json"));

@@ -46,16 +46,35 @@ impl RowRules {
 
 /// The largest value a row entry takes.
 const SCALE: f64 = 65535.0;
+/// `p` and `c` of [`score`]: the best neighbour scores `ln(1 + e^3)` ≈
+/// 3.05, one that barely helps `ln(1 + e^-3)` ≈ 0.049, about 1.6% of it.
+const STEEPNESS: f64 = 6.0;
+const CENTER: f64 = 0.5;
+
+/// What a neighbour's worth becomes in the row: `ln(1 + e^{p (x − c)})`
+/// of its worth as a share of the best one's, `x ∈ (0, 1]` (Allora pays
+/// its workers through the same softplus). Strictly positive and
+/// increasing for any worth above 0, so a neighbour that helps at all gets
+/// a small weight in quality order; 0 for one that does not help.
+pub fn score(worth: f64, best: f64) -> f64 {
+    if !(worth > 0.0 && best > 0.0 && worth.is_finite()) {
+        return 0.0;
+    }
+    let x = (worth / best).min(1.0);
+    (STEEPNESS * (x - CENTER)).exp().ln_1p()
+}
 
 /// `values`: a neighbour's worth to this peer (any scale; negatives count
 /// as 0). Returns a row sorted by uid, or an empty row when the graph has
 /// no other peer.
 ///
-/// Choices: the most valuable neighbours are kept; when fewer than the
-/// rules require are worth anything, the row is filled with the next
-/// uids at the smallest weight (1); a cap that binds is met by
-/// water-filling (capped entries sit at the cap, the excess goes to the
-/// others in proportion to their worth).
+/// Choices: worth becomes a weight through [`score`]; the most valuable
+/// neighbours are kept; when fewer than the rules require are worth
+/// anything, the row is filled with the next uids at the smallest weight
+/// a row holds (1), so padding gives nearly nothing to peers this peer
+/// does not value (a row valuing nobody is all padding: equal weights);
+/// a cap that binds is met by water-filling (capped entries sit at the
+/// cap, the excess goes to the others in proportion to their score).
 pub fn weight_row(values: &[(u16, f64)], rules: &RowRules) -> Vec<(u16, u16)> {
     let others = usize::from(rules.peers).saturating_sub(1);
     if others == 0 {
@@ -80,6 +99,10 @@ pub fn weight_row(values: &[(u16, f64)], rules: &RowRules) -> Vec<(u16, u16)> {
         .map(|uid| (uid, worth[usize::from(uid)]))
         .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let best = ranked.first().map_or(0.0, |(_, v)| *v);
+    for (_, value) in &mut ranked {
+        *value = score(*value, best);
+    }
     let positive = ranked.iter().filter(|(_, v)| *v > 0.0).count();
     let keep = positive.clamp(wanted, rules.max_entries.max(1).min(others));
     ranked.truncate(keep);

@@ -3,7 +3,7 @@
 
 use agora_client::{Chain, EmbeddedChain};
 use agora_market::msg::{GraphParams, TEXT};
-use agora_peer::weights::{RowRules, weight_row};
+use agora_peer::weights::{RowRules, score, weight_row};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -72,9 +72,23 @@ fn worth_orders_the_row_and_the_cap_spreads_it() {
         max_entries: 3,
         max_weight: 1.0,
     };
-    // The three most valuable, scaled so the best is 65535; self dropped.
+    // The three most valuable, through the softplus of their share of the
+    // best (1, 0.25, 0.5), scaled so the best is 65535; self dropped.
     let row = weight_row(&[(0, 9.0), (1, 4.0), (2, 1.0), (3, 2.0), (4, 0.0)], &rules);
-    assert_eq!(row, vec![(1, 65535), (2, 16383), (3, 32767)]);
+    let expected = |x: f64| (score(x, 1.0) / score(1.0, 1.0) * 65535.0).floor() as u16;
+    assert_eq!(
+        row,
+        vec![(1, 65535), (2, expected(0.25)), (3, expected(0.5))]
+    );
+    // Fewer valued than k: the rest is padding at the smallest weight.
+    let row = weight_row(
+        &[(1, 4.0)],
+        &RowRules {
+            min_entries: 3,
+            ..rules.clone()
+        },
+    );
+    assert_eq!(row, vec![(1, 65535), (2, 1), (3, 1)]);
     // A cap of 0.4 moves the excess of the best to the others.
     let capped = RowRules {
         max_weight: 0.4,
@@ -95,4 +109,18 @@ fn worth_orders_the_row_and_the_cap_spreads_it() {
     assert_eq!(row, vec![(1, 65535), (2, 65535)]);
     // A graph of one.
     assert_eq!(weight_row(&[], &RowRules { peers: 1, ..rules }), vec![]);
+}
+
+proptest! {
+    /// The softplus is strictly positive and increasing above 0, and 0 at
+    /// and below it (issue 14: a neighbour that helps at all is paid).
+    #[test]
+    fn score_is_positive_and_monotone(a in 1e-9f64..1e6, b in 1e-9f64..1e6, best in 1e-3f64..1e6) {
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        let (low, high) = (low.min(best), high.min(best));
+        prop_assert!(score(low, best) > 0.0);
+        prop_assert!(score(low, best) <= score(high, best));
+        prop_assert_eq!(score(0.0, best), 0.0);
+        prop_assert_eq!(score(-low, best), 0.0);
+    }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use agora_client::{Chain, ChainError, EmbeddedChain, key_account};
-use agora_market::msg::{GraphParams, TEXT};
+use agora_market::msg::{Consensus, GraphParams, TEXT};
 use serde::Serialize;
 
 use crate::axon::router;
@@ -52,6 +52,9 @@ pub struct MarketConfig {
     /// Rows go by commit and reveal (`reveal_period` 1): each peer reveals
     /// last epoch's commit, then commits this epoch's row.
     pub commit_reveal: bool,
+    /// How the contract forms incentive: the paper's sigmoid or the
+    /// median (docs/SPEC.md §3b).
+    pub consensus: Consensus,
 }
 
 impl MarketConfig {
@@ -77,6 +80,7 @@ impl MarketConfig {
             seed: 0,
             peg_ceiling: 1,
             commit_reveal: false,
+            consensus: Consensus::Sigmoid,
         }
     }
 }
@@ -161,6 +165,7 @@ impl MarketConfig {
             .epoch_length(10)
             .peg_ceiling(self.peg_ceiling)
             .commit_reveal(self.commit_reveal)
+            .consensus(self.consensus)
             .build()
     }
 
