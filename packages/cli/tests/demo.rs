@@ -112,6 +112,27 @@ fn with_commit_reveal_peers_commit_and_reveal_on_their_own() {
     std::fs::remove_dir_all(out).ok();
 }
 
+/// `--consensus median` runs the graph in SPEC §3b's mode: the report's
+/// params say so, the market pays, and the two-member cabal (whose own
+/// votes are far from a majority of the others' stake) is paid nothing.
+#[test]
+fn with_the_median_the_cabal_is_paid_nothing() {
+    let out = std::env::temp_dir().join(format!("agora-demo-median-{}", std::process::id()));
+    let (_, report) = demo(&["--quick", "--consensus", "median"], &out);
+    assert_eq!(report["params"]["consensus"], "median");
+    let peers = report["peers"].as_array().unwrap();
+    let paid_to = |prefix: &str| -> u64 {
+        peers
+            .iter()
+            .filter(|p| p["role"].as_str().unwrap().starts_with(prefix))
+            .map(|p| p["paid"].as_u64().unwrap())
+            .sum()
+    };
+    assert!(paid_to("honest") > 0);
+    assert_eq!(paid_to("cabal"), 0);
+    std::fs::remove_dir_all(out).ok();
+}
+
 /// Ctrl-C (SIGINT) stops the run after the step it is in; the report and
 /// plots of the epochs closed so far are still written.
 #[test]

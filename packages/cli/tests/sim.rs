@@ -97,7 +97,11 @@ fn the_cabal_earns_nothing_in_median_mode() {
         assert!(median[6..].iter().all(|c| decimal(c) == 0.0));
         assert!(median[..6].iter().all(|c| decimal(c) > 0.0));
         assert!(vtrust[6..].iter().all(|v| decimal(v) == 0.0));
-        assert!(epoch["paid"].as_array().unwrap()[6..].iter().all(|p| amount(p) == 0));
+        assert!(
+            epoch["paid"].as_array().unwrap()[6..]
+                .iter()
+                .all(|p| amount(p) == 0)
+        );
     }
     assert!((cabal_share(&epochs[49]) - 0.4 / 1.5).abs() < 1e-6);
     assert!((cabal_share(&epochs[199]) - 0.4 / 3.0).abs() < 1e-6);
