@@ -655,10 +655,7 @@ impl<'p> Epoch<'p> {
         weights: &[(Uid, u16)],
         bonds: &Bonds,
     ) -> Result<(), MechanismError> {
-        let peers = self.peers();
-        if usize::from(uid) >= peers {
-            return Err(MechanismError::PeerOutOfRange { uid, peers });
-        }
+        self.check_in_range(uid)?;
         if usize::from(uid) < self.next_row {
             return Err(MechanismError::RowOutOfOrder {
                 uid,
@@ -666,6 +663,14 @@ impl<'p> Epoch<'p> {
             });
         }
         self.check_row_shape(uid, stake, weights, bonds)
+    }
+
+    fn check_in_range(&self, uid: Uid) -> Result<(), MechanismError> {
+        let peers = self.peers();
+        if usize::from(uid) >= peers {
+            return Err(MechanismError::PeerOutOfRange { uid, peers });
+        }
+        Ok(())
     }
 
     /// What every row must be, wherever it is read: in range, stake within
@@ -677,10 +682,8 @@ impl<'p> Epoch<'p> {
         weights: &[(Uid, u16)],
         bonds: &Bonds,
     ) -> Result<(), MechanismError> {
+        self.check_in_range(uid)?;
         let peers = self.peers();
-        if usize::from(uid) >= peers {
-            return Err(MechanismError::PeerOutOfRange { uid, peers });
-        }
         if stake > self.total_stake {
             return Err(MechanismError::StakeAboveTotal {
                 uid,

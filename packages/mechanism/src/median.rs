@@ -108,7 +108,8 @@ impl Frame<'_> {
     }
 
     /// `v_i = Σ_j min(ŵ_ij, c_j)`: how much of row `i` agrees with
-    /// consensus; 0 for a row that does not count or has no stake.
+    /// consensus; 0 for a row that does not count or has no stake. At
+    /// most 1: the rounded `ŵ_ij` can sum to 1 + 1e-28, which is cut.
     pub fn vtrust(
         &self,
         median: &[Decimal],
@@ -124,7 +125,8 @@ impl Frame<'_> {
                 let c = median.get(usize::from(target)).copied().unwrap_or_default();
                 weight.min(c)
             })
-            .sum()
+            .sum::<Decimal>()
+            .min(Decimal::ONE)
     }
 }
 
