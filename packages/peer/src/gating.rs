@@ -57,7 +57,7 @@ impl GatedHead {
     /// Which neighbours some input of the batch routes to: the only ones
     /// worth calling.
     pub fn selected(&self, own: &[Vec<f32>]) -> candle_core::Result<Vec<usize>> {
-        let masks = self.top_k_masks(&self.scores(own)?)?;
+        let masks = self.top_k_masks(&self.scores(own)?, self.top_k)?;
         Ok((0..self.neighbours)
             .filter(|j| masks.iter().any(|row| row[*j]))
             .collect())
@@ -72,7 +72,7 @@ impl GatedHead {
         self.gate.forward(&self.tensor(own, self.dim)?)
     }
 
-    fn top_k_masks(&self, scores: &Tensor) -> candle_core::Result<Vec<Vec<bool>>> {
+    fn top_k_masks(&self, scores: &Tensor, k: usize) -> candle_core::Result<Vec<Vec<bool>>> {
         Ok(scores
             .to_vec2::<f32>()?
             .into_iter()
@@ -81,7 +81,7 @@ impl GatedHead {
                 // Ties go to the lower index, so the choice is deterministic.
                 order.sort_by(|a, b| row[*b].total_cmp(&row[*a]).then(a.cmp(b)));
                 let mut mask = vec![false; row.len()];
-                for j in order.into_iter().take(self.top_k) {
+                for j in order.into_iter().take(k) {
                     mask[j] = true;
                 }
                 mask
@@ -92,10 +92,15 @@ impl GatedHead {
     /// Gate weights `[batch, neighbours]`: softmax over each input's top
     /// `k`, 0 elsewhere; `without` drops one neighbour from every gate
     /// (leave-one-out), and a row left with none mixes nothing.
-    fn gates(&self, own: &[Vec<f32>], without: Option<usize>) -> candle_core::Result<Tensor> {
+    fn gates(
+        &self,
+        own: &[Vec<f32>],
+        without: Option<usize>,
+        k: usize,
+    ) -> candle_core::Result<Tensor> {
         let scores = self.scores(own)?;
         let keep: Vec<f32> = self
-            .top_k_masks(&scores)?
+            .top_k_masks(&scores, k)?
             .iter()
             .flat_map(|row| {
                 row.iter()
@@ -136,8 +141,9 @@ impl GatedHead {
         neighbours: &[Vec<Vec<f32>>],
         next: &[u8],
         without: Option<usize>,
+        k: usize,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let gates = self.gates(own, without)?;
+        let gates = self.gates(own, without, k)?;
         let mixture = self.mix(&gates, neighbours)?;
         Ok((self.head_loss(own, &mixture, next)?, gates))
     }
@@ -162,7 +168,8 @@ impl GatedHead {
         own: &[Vec<f32>],
         neighbours: &[Vec<Vec<f32>>],
     ) -> candle_core::Result<Vec<Vec<f32>>> {
-        self.mix(&self.gates(own, None)?, neighbours)?.to_vec2()
+        self.mix(&self.gates(own, None, self.top_k)?, neighbours)?
+            .to_vec2()
     }
 
     /// The head's loss when `mixture` stands in for the neighbours (a
@@ -184,7 +191,7 @@ impl GatedHead {
         neighbours: &[Vec<Vec<f32>>],
         next: &[u8],
     ) -> candle_core::Result<Step> {
-        let (loss, gates) = self.forward(own, neighbours, next, None)?;
+        let (loss, gates) = self.forward(own, neighbours, next, None, self.top_k)?;
         if self.optimizer.is_none() {
             let params = ParamsAdamW {
                 lr: 1e-2,
@@ -203,18 +210,22 @@ impl GatedHead {
     }
 
     /// The batch's loss, with every neighbour and without each: what each
-    /// neighbour adds (loss without it minus loss with it).
+    /// neighbour adds (loss without it minus loss with it), each input
+    /// routed to its `routes` best neighbours by the gate (the gate's own
+    /// `k` when learning; a judge may look wider).
     pub fn leave_one_out(
         &self,
         own: &[Vec<f32>],
         neighbours: &[Vec<Vec<f32>>],
         next: &[u8],
+        routes: usize,
     ) -> candle_core::Result<(f32, Vec<f32>)> {
-        let (with_all, _) = self.forward(own, neighbours, next, None)?;
+        let routes = routes.clamp(1, self.neighbours.max(1));
+        let (with_all, _) = self.forward(own, neighbours, next, None, routes)?;
         let with_all: f32 = with_all.to_scalar()?;
         let mut gains = Vec::with_capacity(self.neighbours);
         for j in 0..self.neighbours {
-            let (without, _) = self.forward(own, neighbours, next, Some(j))?;
+            let (without, _) = self.forward(own, neighbours, next, Some(j), routes)?;
             gains.push(without.to_scalar::<f32>()? - with_all);
         }
         Ok((with_all, gains))

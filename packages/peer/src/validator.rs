@@ -22,6 +22,9 @@ pub struct Assessment {
     pub worth: Vec<(u16, f64)>,
 }
 
+/// Held-out batches each assessment averages.
+const ASSESS_BATCHES: u64 = 4;
+
 pub struct Validator {
     pub uid: u16,
     local: Arc<LocalModel>,
@@ -113,15 +116,35 @@ impl Validator {
         Ok(last)
     }
 
-    /// Values every neighbour on a held-out batch (all of them called, so
-    /// each can be judged): leave-one-out gain, weighted by importance.
+    /// Values every neighbour on held-out batches (all of them called, so
+    /// each can be judged): leave-one-out gain averaged over
+    /// [`ASSESS_BATCHES`] batches, weighted by importance. The judge routes
+    /// each input to twice the gate's `k` (at most every neighbour): with
+    /// only the `k` the gate learns with, a neighbour it never picks is
+    /// worth exactly 0 however useful its output, and one batch alone
+    /// lets noise pass for worth (issue 14, README "Weight copying").
     pub async fn assess(&self, held_out: &[u8], seed: u64) -> candle_core::Result<Assessment> {
-        let (contexts, next) = batch(held_out, self.local.context(), 256, seed);
-        let own = self.local.forward(&contexts);
+        let routes = 2 * self.gated_head.top_k;
         let all: Vec<usize> = (0..self.neighbours.len()).collect();
-        let outputs = self.outputs(&contexts, &all).await;
-        let (gated_loss, gains) = self.gated_head.leave_one_out(&own, &outputs, &next)?;
-        let alone_loss = self.local.loss(&contexts, &next)?.to_scalar::<f32>()?;
+        let mut gains = vec![0.0f32; self.neighbours.len()];
+        let (mut alone_loss, mut gated_loss) = (0.0f32, 0.0f32);
+        let share = 1.0 / ASSESS_BATCHES as f32;
+        for index in 0..ASSESS_BATCHES {
+            let batch_seed = seed.wrapping_mul(ASSESS_BATCHES).wrapping_add(index);
+            let (contexts, next) = batch(held_out, self.local.context(), 256, batch_seed);
+            let own = self.local.forward(&contexts);
+            let outputs = self.outputs(&contexts, &all).await;
+            let (_, batch_gains) = self
+                .gated_head
+                .leave_one_out(&own, &outputs, &next, routes)?;
+            // The loss reported is the model's own: routed to `k`.
+            let mixture = self.gated_head.mixture(&own, &outputs)?;
+            gated_loss += self.gated_head.loss_with(&own, &mixture, &next)? * share;
+            alone_loss += self.local.loss(&contexts, &next)?.to_scalar::<f32>()? * share;
+            for (sum, gain) in gains.iter_mut().zip(batch_gains) {
+                *sum += gain * share;
+            }
+        }
         let worth = self
             .neighbours
             .iter()

@@ -30,8 +30,12 @@ async fn useful_peers_earn_and_lazy_and_noisy_ones_do_not() {
         "lazy + noisy got {}",
         report.idle_share
     );
-    // Incentive follows true quality.
+    // Incentive follows true quality, and every honest peer, the weakest
+    // too, is valued and paid (issue 14).
     assert!(report.spearman >= 0.8, "Spearman {}", report.spearman);
+    for peer in report.peers.iter().filter(|p| p.role.starts_with("honest")) {
+        assert!(peer.incentive > 0.0, "{} got no incentive", peer.role);
+    }
     // Every honest peer does better through its neighbours than alone, and
     // the weakest one's distilled student keeps much of that gain without
     // calling anyone.
