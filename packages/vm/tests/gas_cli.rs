@@ -63,10 +63,25 @@ fn the_table_prints_and_bad_workloads_exit_2() {
     assert!(out.status.success());
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.starts_with("| workload"));
-    assert!(table.contains("| n16          | epoch (1 pages)"));
+    assert!(table.contains("| n16                 | epoch (1 pages)"));
     assert!(table.contains("epoch storage floor"));
 
-    let out = agora_gas(&["n1"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown workload \"n1\""));
+    // A median graph (SPEC §3b) runs in pages of a quarter of its peers.
+    let out = agora_gas(&["n16-median"]);
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("| n16-median          | epoch (5 pages)"),
+        "{table}"
+    );
+
+    for bad in ["n1", "n2048-median"] {
+        let out = agora_gas(&[bad]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("unknown workload \"{bad}\"")),
+            "{stderr}"
+        );
+    }
 }
