@@ -15,8 +15,10 @@ use crate::error::{CliError, finish};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Does copying the consensus pay? Runs the copier story on the
-    /// embedded chain (four servers whose quality drifts in a wave, four
+    /// Does copying the visible consensus pay? G per consensus mode,
+    /// commit-reveal setting, bond decay and drift.
+    ///
+    /// Runs the copier story on the embedded chain (four servers whose quality drifts in a wave, four
     /// honest validators with their own noise, one copier of the visible
     /// consensus) and prints G, the copier's dividends per stake over the
     /// honest median's, averaged over epochs FROM..EPOCHS, for both
