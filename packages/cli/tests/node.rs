@@ -46,28 +46,30 @@ fn chain(home: &Path, args: &[&str]) -> String {
     ok(home, &all)
 }
 
+/// `agora deploy --network localnet` with `params` (partial JSON, written
+/// to a file in `home`) and `extra` arguments; its stdout.
+fn deploy(home: &Path, params: &str, extra: &[&str]) -> String {
+    let file = home.join("params.json");
+    std::fs::write(&file, params).unwrap();
+    let mut args = vec![
+        "deploy",
+        "--network",
+        "localnet",
+        "--params",
+        file.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ok(home, &args)
+}
+
 #[test]
 #[ignore = "needs the localnet: scripts/test.sh starts it"]
 fn deploy_then_a_market_by_hand() {
     let home = home("deploy");
-    let params = home.join("params.json");
-    std::fs::write(
-        &params,
-        r#"{"epoch_length": 4, "emission_per_epoch": "1000000"}"#,
-    )
-    .unwrap();
-    let deployed: serde_json::Value = serde_json::from_str(&ok(
+    let deployed: serde_json::Value = serde_json::from_str(&deploy(
         &home,
-        &[
-            "deploy",
-            "--network",
-            "localnet",
-            "--params",
-            params.to_str().unwrap(),
-            "--reward-pool",
-            "100000000",
-            "--json",
-        ],
+        r#"{"epoch_length": 4, "emission_per_epoch": "1000000"}"#,
+        &["--reward-pool", "100000000", "--json"],
     ))
     .unwrap();
     let listed = std::fs::read_to_string(workspace().join("artifacts/checksums.txt")).unwrap();
@@ -126,18 +128,7 @@ fn deploy_then_a_market_by_hand() {
 #[ignore = "needs the localnet: scripts/test.sh starts it"]
 fn commit_reveal_by_hand_keeps_its_salt_until_the_epoch_reveals() {
     let home = home("reveal");
-    let params = home.join("params.json");
-    std::fs::write(&params, r#"{"epoch_length": 4, "commit_reveal": true}"#).unwrap();
-    ok(
-        &home,
-        &[
-            "deploy",
-            "--network",
-            "localnet",
-            "--params",
-            params.to_str().unwrap(),
-        ],
-    );
+    deploy(&home, r#"{"epoch_length": 4, "commit_reveal": true}"#, &[]);
     chain(&home, &["register", "carol"]);
     chain(&home, &["register", "dave"]);
     chain(&home, &["stake", "carol", "1000"]);

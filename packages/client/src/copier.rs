@@ -30,7 +30,6 @@ const EPOCH_LENGTH: u64 = 10;
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct CopierCase {
     /// `"sigmoid"` or `"median"` (docs/SPEC.md §3b).
-    #[serde(serialize_with = "consensus_name")]
     pub consensus: Consensus,
     pub commit_reveal: bool,
     /// Epochs between a commit and its reveal (1 when commit-reveal is off).
@@ -38,13 +37,6 @@ pub struct CopierCase {
     pub bond_decay: Decimal,
     /// Epochs per period of the servers' quality wave.
     pub drift_period: u64,
-}
-
-fn consensus_name<S: serde::Serializer>(consensus: &Consensus, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(match consensus {
-        Consensus::Sigmoid => "sigmoid",
-        Consensus::Median => "median",
-    })
 }
 
 /// A case and what it measured.
@@ -177,12 +169,11 @@ type Committed = (Vec<(u16, u16)>, Vec<u8>);
 struct InFlight(VecDeque<Committed>);
 
 impl InFlight {
-    /// Reveals the oldest row once `period` rows wait, then commits `row`.
-    fn step<C: Chain>(
+    /// Reveals the oldest row once `period` rows wait.
+    fn reveal_due<C: Chain>(
         &mut self,
         chain: &mut C,
-        (name, uid): (&str, u16),
-        row: Vec<(u16, u16)>,
+        name: &str,
         period: u64,
     ) -> Result<(), ChainError> {
         if self.0.len() as u64 >= period
@@ -190,6 +181,16 @@ impl InFlight {
         {
             chain.reveal_weights(name, TEXT, &oldest, &salt)?;
         }
+        Ok(())
+    }
+
+    /// Commits `row` (nothing for an empty one) with a fresh salt.
+    fn commit<C: Chain>(
+        &mut self,
+        chain: &mut C,
+        (name, uid): (&str, u16),
+        row: Vec<(u16, u16)>,
+    ) -> Result<(), ChainError> {
         if !row.is_empty() {
             let salt = crate::commit_salt();
             chain.commit_weights(name, TEXT, commit_hash(uid, &row, &salt))?;
@@ -240,14 +241,15 @@ pub fn run<C: Chain>(
         for (v, (name, uid)) in VALIDATORS.iter().zip(&validators).enumerate() {
             let row = honest_row(v, epoch, case.drift_period);
             if case.commit_reveal {
-                honest_in_flight[v].step(chain, (name, *uid), row, period)?;
+                honest_in_flight[v].reveal_due(chain, name, period)?;
+                honest_in_flight[v].commit(chain, (name, *uid), row)?;
             } else {
                 chain.set_weights(name, TEXT, &row)?;
             }
         }
         if case.commit_reveal {
             // Reveal first, so the copier reads what everyone else can.
-            copier_in_flight.step(chain, (COPIER, copier), Vec::new(), period)?;
+            copier_in_flight.reveal_due(chain, COPIER, period)?;
         }
         let before = chain.metagraph(TEXT)?;
         let mut visible = Vec::new();
@@ -257,8 +259,7 @@ pub fn run<C: Chain>(
         }
         let copy = visible_consensus(&visible);
         if case.commit_reveal {
-            // The reveal above emptied the queue's due slot: commit only.
-            copier_in_flight.step(chain, (COPIER, copier), copy, u64::MAX)?;
+            copier_in_flight.commit(chain, (COPIER, copier), copy)?;
         } else if !copy.is_empty() {
             chain.set_weights(COPIER, TEXT, &copy)?;
         }
