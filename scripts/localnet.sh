@@ -110,6 +110,8 @@ start() {
   set_toml "$config" rpc laddr "\"tcp://127.0.0.1:$rpc_port\""
   set_toml "$config" p2p laddr "\"tcp://127.0.0.1:$p2p_port\""
   set_toml "$config" rpc pprof_laddr '""'
+  # A web page (the explorer, a dApp) reads the chain from the browser.
+  set_toml "$config" rpc cors_allowed_origins '["*"]'
   set_toml "$config" consensus timeout_commit '"300ms"'
   set_toml "$config" consensus timeout_propose '"1s"'
   set_toml "$app" "" minimum-gas-prices "\"0.01$denom\""

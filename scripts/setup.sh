@@ -28,7 +28,8 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown \
   || rustup target add wasm32-unknown-unknown
 
 # Debian packages, by the command each provides.
-declare -A debian=([wasm-opt]=binaryen)
+# chromium: the explorer's tests run the page in it (clients/ts/tests).
+declare -A debian=([wasm-opt]=binaryen [chromium]=chromium)
 missing=()
 for command in "${!debian[@]}"; do
   command -v "$command" >/dev/null 2>&1 || missing+=("${debian[$command]}")
@@ -49,4 +50,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} from Debian"
   "${sudo[@]}" apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+
+# The TypeScript client's and the explorer's packages, exactly as
+# clients/ts/package-lock.json pins them (npm ci), again only when the
+# lock file changed.
+if ! command -v npm >/dev/null 2>&1; then
+  say "npm not found: install Node.js 20 or newer (https://nodejs.org), then run this again"
+  exit 1
+fi
+lock=clients/ts/package-lock.json
+installed=clients/ts/node_modules/.agora-lock
+if ! cmp -s "$lock" "$installed"; then
+  say "installing clients/ts's npm packages (npm ci)"
+  (cd clients/ts && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$lock" "$installed"
 fi

@@ -43,6 +43,10 @@ pub struct ChainArgs {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
+    /// The graph to act on. The embedded chain has TEXT only; a node's
+    /// market may have more (`add-graph`).
+    #[arg(long, global = true, default_value = TEXT)]
+    graph: String,
     #[command(subcommand)]
     command: ChainCommand,
 }
@@ -64,7 +68,7 @@ enum ChainCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Register account NAME as a peer of TEXT.
+    /// Register account NAME as a peer of the graph (--graph).
     Register {
         name: String,
         #[arg(long, default_value = "http://127.0.0.1:9000")]
@@ -80,6 +84,17 @@ enum ChainCommand {
         #[arg(long)]
         max_rows: Option<u32>,
         /// On a node: the key that sends the epoch's transactions.
+        #[arg(long, default_value = "deployer")]
+        key: String,
+    },
+    /// On a node: add graph NAME to the market (the key must be its
+    /// admin), with the parameters of a JSON file (docs/SPEC.md §2; any
+    /// left out take their defaults).
+    AddGraph {
+        name: String,
+        /// A GraphParams JSON file.
+        #[arg(long)]
+        params: Option<PathBuf>,
         #[arg(long, default_value = "deployer")]
         key: String,
     },
@@ -216,6 +231,11 @@ impl Replayed {
     }
 }
 
+/// The embedded chain a state file describes (for `agora explorer`).
+pub(crate) fn load_chain(path: &Path) -> Result<EmbeddedChain, CliError> {
+    Ok(Replayed::new(&load(path)?)?.chain)
+}
+
 fn load(path: &Path) -> Result<State, CliError> {
     let text = std::fs::read_to_string(path).map_err(CliError::unreadable(format!(
         "{} (start a chain with `agora chain init`)",
@@ -288,11 +308,22 @@ fn chain(args: &ChainArgs) -> Result<(), CliError> {
         println!("started a chain in {}", args.state.display());
         return Ok(());
     }
+    if args.graph != TEXT {
+        return Err(CliError::Invalid(format!(
+            "the embedded chain has graph {TEXT} only; --graph {} is for a node (--network)",
+            args.graph
+        )));
+    }
     let mut state = load(&args.state)?;
     let mut replayed = Replayed::new(&state)?;
     let commit_reveal = state.params.commit_reveal;
     let ops: Vec<Op> = match &args.command {
         ChainCommand::Init { .. } => unreachable!("handled above"),
+        ChainCommand::AddGraph { .. } => {
+            return Err(CliError::Invalid(
+                "add-graph is for a node (--network): the embedded chain has one graph".to_string(),
+            ));
+        }
         ChainCommand::Register { name, endpoint } => vec![Op::Register {
             name: name.clone(),
             endpoint: endpoint.clone(),

@@ -6,7 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use agora_peer::market::{MarketConfig, MarketReport, Progress, run_market, run_market_on};
+use agora_client::Shared;
+use agora_peer::market::{
+    EMBEDDED_FUNDER, MarketConfig, MarketReport, Progress, embedded_market, run_market,
+    run_market_on,
+};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -14,6 +18,7 @@ use crate::plots;
 
 use crate::deploy::NodeArgs;
 use crate::error::{CliError, finish};
+use crate::explorer::Explorer;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -54,6 +59,11 @@ pub struct DemoArgs {
     /// clipped to it; ranks finely and leaves a self-voting cabal nothing).
     #[arg(long, value_enum, default_value_t = ConsensusArg::Sigmoid)]
     consensus: ConsensusArg,
+    /// Serve the market explorer on 127.0.0.1:PORT (default 8480; 0 for
+    /// any free port) while the market runs, and after it until Ctrl-C:
+    /// the page reads the embedded chain as it would a node.
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "8480")]
+    serve: Option<u16>,
     /// Where report.json, stake_share.svg and loss.svg go.
     #[arg(long, default_value = "agora-demo")]
     out: PathBuf,
@@ -97,6 +107,11 @@ fn demo(args: &DemoArgs) -> Result<(), CliError> {
         return Err(CliError::Invalid(
             "--honest needs at least 2 peers".to_string(),
         ));
+    }
+    if let (Some(_), Some(name)) = (args.serve, &args.node.network.network) {
+        return Err(CliError::Invalid(format!(
+            "--serve shows the embedded market; for {name}'s, run `agora explorer --network {name}`"
+        )));
     }
     let mut config = MarketConfig {
         honest_steps: honest_steps(args.honest),
@@ -160,7 +175,26 @@ fn demo(args: &DemoArgs) -> Result<(), CliError> {
             epoch_bar.set_position(0);
         }
     };
+    let mut served = None;
     let report = match &args.node.network.network {
+        None if args.serve.is_some() => {
+            let chain = Shared::new(embedded_market(&config)?);
+            let (explorer, desk) = Explorer::embedded(chain.lock().contract().to_string());
+            let port = args.serve.unwrap_or_default();
+            let (address, server) = runtime.block_on(explorer.bind(port))?;
+            runtime.spawn(server);
+            bars.println(format!("explorer: http://{address}/")).ok();
+            // The chain is not Send: the desk answers the page on this
+            // thread, between the market's calls.
+            let local = tokio::task::LocalSet::new();
+            local.spawn_local(desk.answer_all(chain.clone()));
+            let report = local.block_on(
+                &runtime,
+                run_market_on(&mut chain.clone(), EMBEDDED_FUNDER, &config, &stop, watch),
+            )?;
+            served = Some((address, local));
+            report
+        }
         None => runtime.block_on(run_market(&config, &stop, watch))?,
         Some(name) => {
             let mut chain = args.node.connect(name)?;
@@ -188,7 +222,16 @@ fn demo(args: &DemoArgs) -> Result<(), CliError> {
         println!("stopped by Ctrl-C after {} epochs", report.epochs.len());
     }
     print_table(&report);
-    write_outputs(&report, &args.out)
+    write_outputs(&report, &args.out)?;
+    if let Some((address, local)) = served
+        && !stop.load(Ordering::Relaxed)
+    {
+        println!("explorer: http://{address}/ shows the final market until Ctrl-C");
+        local
+            .block_on(&runtime, tokio::signal::ctrl_c())
+            .map_err(CliError::io("waiting for Ctrl-C"))?;
+    }
+    Ok(())
 }
 
 fn print_table(report: &MarketReport) {

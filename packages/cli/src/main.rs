@@ -10,6 +10,7 @@ mod chain;
 mod demo;
 mod deploy;
 mod error;
+mod explorer;
 mod keys;
 mod network;
 mod peer;
@@ -53,6 +54,11 @@ enum Command {
     /// path, encrypted with a passphrase; the same key signs chain
     /// transactions and axon requests.
     Keys(keys::KeysArgs),
+    /// The market explorer, a web page on 127.0.0.1: a graph's ranking,
+    /// params, epoch state and stake shares, read through the chain's
+    /// RPC from an `agora chain` state (--state) or from nodes
+    /// (--network). `agora demo --serve` shows the demo's market.
+    Explorer(explorer::ExplorerArgs),
     /// Store the optimized artifact on a node (checking the checksum the
     /// node computes against artifacts/checksums.txt), instantiate the
     /// market and record its address for the network (docs/deploy.md).
@@ -75,6 +81,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Chain(args) => chain::run(&args),
         Command::Keys(args) => keys::run(&args),
+        Command::Explorer(args) => explorer::run(&args),
         Command::Deploy(args) => deploy::run_deploy(&args),
         Command::Migrate(args) => deploy::run_migrate(&args),
         Command::Bench(command) => bench::run(command),

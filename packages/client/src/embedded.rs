@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use agora_market::msg::{ExecuteMsg, GraphParams, QueryMsg};
-use cosmwasm_std::{Addr, Coin, Uint128, coins};
+use cosmwasm_std::{
+    Addr, Binary, Coin, ContractResult, Empty, Querier, QueryRequest, SystemResult, Uint128,
+    WasmQuery, coins, to_json_vec,
+};
 use cw_multi_test::{App, Executor};
 
 use crate::{Attributes, Chain, ChainError, KeyAddresser};
@@ -52,6 +55,26 @@ impl EmbeddedChain {
 
     pub fn contract(&self) -> &Addr {
         &self.contract
+    }
+
+    /// Any query of the wasm module, as a node's `cosmwasm.wasm.v1.Query`
+    /// service answers it: a contract's info, a raw key of its storage, a
+    /// smart query. The embedded RPC ([`crate::comet`]) serves these to
+    /// CosmJS; any address may be asked, as on a node.
+    pub fn query_wasm(&self, query: WasmQuery) -> Result<Binary, String> {
+        let request =
+            to_json_vec(&QueryRequest::<Empty>::Wasm(query)).map_err(|e| e.to_string())?;
+        match self.app.raw_query(&request) {
+            SystemResult::Ok(ContractResult::Ok(answer)) => Ok(answer),
+            SystemResult::Ok(ContractResult::Err(error)) => Err(refusal(&error)),
+            SystemResult::Err(error) => Err(error.to_string()),
+        }
+    }
+
+    /// The current block's height and time (nanoseconds since the epoch).
+    pub fn block(&self) -> (u64, u64) {
+        let block = self.app.block_info();
+        (block.height, block.time.nanos())
     }
 
     /// Creates account `name` if needed and sends it `amount` from

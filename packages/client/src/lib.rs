@@ -8,13 +8,16 @@
 //! and a block clock. [`NodeChain`] is the same market on a real node
 //! (wasmd) over CometBFT RPC. [`keyring`] keeps the keys a peer signs with.
 
+pub mod comet;
 pub mod copier;
 mod embedded;
 pub mod keyring;
 pub mod node;
+mod shared;
 
 pub use embedded::{EmbeddedChain, key_account};
 pub use node::{Network, NodeChain};
+pub use shared::Shared;
 
 /// Metagraph page size clients ask for (the contract's maximum).
 pub const METAGRAPH_PAGE: u32 = 256;

@@ -6,7 +6,7 @@
 
 use agora_client::{Chain, NodeChain};
 use agora_market::execute::commit::commit_hash;
-use agora_market::msg::TEXT;
+use agora_market::msg::{ExecuteMsg, GraphParams, TEXT};
 use serde::{Deserialize, Serialize};
 
 use super::{ChainArgs, ChainCommand, parse_row, show};
@@ -17,10 +17,17 @@ use crate::network::{self, agora_home, write_atomically};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Pending {
     contract: String,
+    /// Files written before graphs were named here hold TEXT commits.
+    #[serde(default = "text_graph")]
+    graph: String,
     name: String,
     row: Vec<(u16, u16)>,
     /// Hex.
     salt: String,
+}
+
+fn text_graph() -> String {
+    TEXT.to_string()
 }
 
 fn pending_path(network: &str) -> Result<std::path::PathBuf, CliError> {
@@ -46,14 +53,14 @@ fn save_pending(network: &str, pending: &[Pending]) -> Result<(), CliError> {
     )
 }
 
-fn uid_of(chain: &NodeChain, name: &str) -> Result<u16, CliError> {
+fn uid_of(chain: &NodeChain, graph: &str, name: &str) -> Result<u16, CliError> {
     let address = chain.address(name)?;
     chain
-        .metagraph(TEXT)?
+        .metagraph(graph)?
         .iter()
         .find(|peer| peer.address.as_str() == address)
         .map(|peer| peer.uid)
-        .ok_or_else(|| CliError::Invalid(format!("{name} is not registered in {TEXT}")))
+        .ok_or_else(|| CliError::Invalid(format!("{name} is not registered in {graph}")))
 }
 
 pub(super) fn run(args: &ChainArgs, network: &str) -> Result<(), CliError> {
@@ -63,58 +70,83 @@ pub(super) fn run(args: &ChainArgs, network: &str) -> Result<(), CliError> {
             "no market recorded for {network}: run `agora deploy --network {network}` first"
         ))
     })?;
+    let graph = args.graph.as_str();
     match &args.command {
         ChainCommand::Init { .. } => Err(CliError::Invalid(format!(
             "init is for the embedded chain; on {network} start a market with `agora deploy --network {network}`"
         ))),
         ChainCommand::Register { name, endpoint } => {
             network::sign_as(&mut chain, name)?;
-            let uid = chain.register(name, TEXT, endpoint, 0)?;
+            let uid = chain.register(name, graph, endpoint, 0)?;
             println!("{name} registered as uid {uid}");
             Ok(())
         }
         ChainCommand::Stake { name, amount } => {
             network::sign_as(&mut chain, name)?;
-            chain.stake(name, TEXT, *amount)?;
+            chain.stake(name, graph, *amount)?;
             println!("{name} staked {amount}");
             Ok(())
         }
         ChainCommand::SetWeights { name, row } => {
             let row = parse_row(row)?;
             network::sign_as(&mut chain, name)?;
-            if !chain.params(TEXT)?.commit_reveal {
-                chain.set_weights(name, TEXT, &row)?;
+            if !chain.params(graph)?.commit_reveal {
+                chain.set_weights(name, graph, &row)?;
                 println!("{name} set {} weights", row.len());
                 return Ok(());
             }
             let salt = agora_client::commit_salt();
-            let uid = uid_of(&chain, name)?;
+            let uid = uid_of(&chain, graph, name)?;
             // Saved before the commit is sent: a crash between the two
             // leaves a salt too many, never a commit that cannot be revealed.
             let mut pending = load_pending(network)?;
             pending.push(Pending {
                 contract: contract.clone(),
+                graph: graph.to_string(),
                 name: name.clone(),
                 row: row.clone(),
                 salt: hex::encode(&salt),
             });
             save_pending(network, &pending)?;
-            chain.commit_weights(name, TEXT, commit_hash(uid, &row, &salt))?;
+            chain.commit_weights(name, graph, commit_hash(uid, &row, &salt))?;
             println!("{name} committed {} weights", row.len());
             Ok(())
         }
         ChainCommand::Epoch { max_rows, key } => {
             network::sign_as(&mut chain, key)?;
-            chain.advance_to_due(TEXT)?;
-            let outcome = chain.epoch(key, TEXT, *max_rows)?;
+            chain.advance_to_due(graph)?;
+            let outcome = chain.epoch(key, graph, *max_rows)?;
             println!(
                 "epoch {} ran in {} page(s) and paid {}",
                 outcome.epoch, outcome.pages, outcome.emitted
             );
             reveal_due(&mut chain, network, &contract)
         }
+        ChainCommand::AddGraph { name, params, key } => {
+            let params: GraphParams = match params {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(CliError::unreadable(path.display()))?;
+                    serde_json::from_str(&text).map_err(|e| {
+                        CliError::Invalid(format!("{} is not GraphParams: {e}", path.display()))
+                    })?
+                }
+                None => GraphParams::builder().build(),
+            };
+            network::sign_as(&mut chain, key)?;
+            chain.execute_market(
+                key,
+                &ExecuteMsg::AddGraph {
+                    modality: name.clone(),
+                    params,
+                },
+                0,
+            )?;
+            println!("added graph {name}");
+            Ok(())
+        }
         ChainCommand::Metagraph | ChainCommand::Ranking => {
-            let peers = chain.metagraph(TEXT)?;
+            let peers = chain.metagraph(graph)?;
             show(
                 peers,
                 matches!(args.command, ChainCommand::Ranking),
@@ -136,7 +168,7 @@ fn reveal_due(chain: &mut NodeChain, network: &str, contract: &str) -> Result<()
         let salt = hex::decode(&commit.salt)
             .map_err(|e| CliError::Invalid(format!("a pending salt is not hex: {e}")))?;
         network::sign_as(chain, &commit.name)?;
-        match chain.reveal_weights(&commit.name, TEXT, &commit.row, &salt) {
+        match chain.reveal_weights(&commit.name, &commit.graph, &commit.row, &salt) {
             Ok(()) => println!("{} revealed {} weights", commit.name, commit.row.len()),
             Err(agora_client::ChainError::Refused(_)) => kept.push(commit),
             Err(other) => return Err(other.into()),

@@ -188,14 +188,22 @@ pub async fn run_market(
     stop: &AtomicBool,
     progress: impl FnMut(Progress),
 ) -> Result<MarketReport, MarketError> {
+    let mut chain = embedded_market(config)?;
+    run_market_on(&mut chain, EMBEDDED_FUNDER, config, stop, progress).await
+}
+
+/// An embedded chain with the market of `config` and its reward pool
+/// funded, for [`run_market_on`] with [`EMBEDDED_FUNDER`] (what
+/// [`run_market`] does; the demo's `--serve` keeps a handle on it).
+pub fn embedded_market(config: &MarketConfig) -> Result<EmbeddedChain, MarketError> {
     let params = config.graph_params();
-    let mut chain = EmbeddedChain::new("uagora", ADMIN, u128::from(u64::MAX), params)?;
-    chain.fund_rewards(ADMIN, TEXT, config.reward_pool())?;
-    run_market_on(&mut chain, ADMIN, config, stop, progress).await
+    let mut chain = EmbeddedChain::new("uagora", EMBEDDED_FUNDER, u128::from(u64::MAX), params)?;
+    chain.fund_rewards(EMBEDDED_FUNDER, TEXT, config.reward_pool())?;
+    Ok(chain)
 }
 
 /// The embedded chain's funded account, which runs the epochs.
-const ADMIN: &str = "admin";
+pub const EMBEDDED_FUNDER: &str = "admin";
 
 /// Runs the market on `chain`, whose market contract has
 /// [`MarketConfig::graph_params`] and a funded reward pool. `funder` pays
