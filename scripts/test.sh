@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: set-up (scripts/setup.sh installs what is
-# missing), formatting, lints, the committed Wasm artifact against a fresh
+# missing), the TypeScript client and explorer against schema/ and their
+# committed build, formatting, lints, the committed Wasm artifact against a fresh
 # build, the README's gas table against the gas tool, then every test of the
 # workspace (unit, property, multi-test, process tests, and the artifact in
 # the real CosmWasm VM), then the node tests against a wasmd localnet it
@@ -15,6 +16,19 @@ echo "== scripts/setup.sh"
 echo "== the repository stands on its own (no file points outside it)"
 if git grep -nE '\.\./shared|shared/(SPEC|PERFORMANCE|TOOLCHAIN|ARCHITECTURE)\.md' -- . ':!scripts/test.sh'; then
   echo "files above point outside the repository: the spec and docs live in docs/" >&2
+  exit 1
+fi
+
+echo "== clients/ts: the client is generated from schema/, type-checks, and dist/ is its build"
+(
+  cd clients/ts
+  npm run --silent codegen
+  npx --no-install tsc -p . --strict
+  npx --no-install vite build --logLevel warn
+)
+if [ -n "$(git status --porcelain -- clients/ts/src/contract clients/ts/dist)" ]; then
+  git status --short -- clients/ts/src/contract clients/ts/dist >&2
+  echo "clients/ts is stale: commit what \`npm run codegen\` and \`npm run build\` (in clients/ts) wrote" >&2
   exit 1
 fi
 

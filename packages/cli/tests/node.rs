@@ -3,12 +3,13 @@
 //! running: `scripts/test.sh` starts it, runs these with `--ignored` and
 //! stops it (`AGORA_LOCALNET_RPC` names its RPC).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use serde_json::{Value, json};
+use support::{check_page, ranking_example, serve, workspace};
 
 /// A fresh AGORA_HOME: its own deployment record and pending commits.
 fn home(name: &str) -> PathBuf {
@@ -18,7 +19,8 @@ fn home(name: &str) -> PathBuf {
     dir
 }
 
-fn agora(home: &Path, args: &[&str]) -> Output {
+/// `agora ARGS` with `home` as AGORA_HOME, on the test's localnet.
+fn command(home: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
     command
         .args(args)
@@ -27,7 +29,11 @@ fn agora(home: &Path, args: &[&str]) -> Output {
     if let Ok(rpc) = std::env::var("AGORA_LOCALNET_RPC") {
         command.env("AGORA_LOCALNET_RPC", rpc);
     }
-    command.output().unwrap()
+    command
+}
+
+fn agora(home: &Path, args: &[&str]) -> Output {
+    command(home, args).output().unwrap()
 }
 
 fn ok(home: &Path, args: &[&str]) -> String {
@@ -175,6 +181,94 @@ fn the_quick_demo_runs_on_the_node() {
         .map(|peer| peer["paid"].as_u64().unwrap())
         .sum();
     assert!(paid > 0, "the node's epochs paid the peers");
+}
+
+/// The RPC of the test's localnet.
+fn localnet_rpc() -> String {
+    std::env::var("AGORA_LOCALNET_RPC").unwrap_or_else(|_| "http://127.0.0.1:26657".to_string())
+}
+
+/// `agora chain --network localnet --graph GRAPH ranking --json`.
+fn cli_ranking(home: &Path, graph: &str) -> Value {
+    serde_json::from_str(&chain(home, &["--graph", graph, "ranking", "--json"])).unwrap()
+}
+
+#[test]
+#[ignore = "needs the localnet: scripts/test.sh starts it"]
+fn the_typescript_client_and_the_explorer_read_what_the_cli_reads() {
+    let home = home("explorer");
+    let deployed: Value = serde_json::from_str(&deploy(
+        &home,
+        r#"{"epoch_length": 3, "emission_per_epoch": "1000000"}"#,
+        &["--reward-pool", "100000000", "--json"],
+    ))
+    .unwrap();
+    let contract = deployed["contract"].as_str().unwrap();
+    // TEXT: three peers with uneven stake and rows.
+    for name in ["alice", "bob", "carol"] {
+        chain(&home, &["register", name]);
+    }
+    chain(&home, &["stake", "alice", "3000000"]);
+    chain(&home, &["stake", "bob", "1000000"]);
+    chain(&home, &["set-weights", "alice", "1:1,2:3"]);
+    chain(&home, &["set-weights", "bob", "2:1"]);
+    chain(&home, &["epoch"]);
+    chain(&home, &["epoch"]);
+    // A second graph, IMAGE, with two peers of its own order.
+    let params = home.join("image.json");
+    std::fs::write(
+        &params,
+        r#"{"emission_per_epoch": "500000", "registration_fee": "0", "unbonding_period": 10, "epoch_length": 3}"#,
+    )
+    .unwrap();
+    let added = chain(
+        &home,
+        &["add-graph", "IMAGE", "--params", params.to_str().unwrap()],
+    );
+    assert!(added.contains("added graph IMAGE"), "{added}");
+    for name in ["dave", "carol"] {
+        chain(&home, &["--graph", "IMAGE", "register", name]);
+    }
+    chain(&home, &["--graph", "IMAGE", "stake", "carol", "2000000"]);
+    chain(&home, &["--graph", "IMAGE", "set-weights", "carol", "0:1"]);
+    chain(&home, &["--graph", "IMAGE", "epoch"]);
+
+    let text = cli_ranking(&home, "TEXT");
+    let image = cli_ranking(&home, "IMAGE");
+    assert_eq!(text.as_array().unwrap().len(), 3);
+    assert_eq!(image.as_array().unwrap().len(), 2);
+    let rpc = localnet_rpc();
+    assert_eq!(
+        ranking_example(&rpc, contract, "TEXT"),
+        text,
+        "ranking.ts = the CLI on TEXT"
+    );
+    assert_eq!(
+        ranking_example(&rpc, contract, "IMAGE"),
+        image,
+        "ranking.ts = the CLI on IMAGE"
+    );
+
+    let served = serve(
+        command(&home, &["explorer", "--port", "0", "--network", "localnet"]),
+        "explorer:",
+    );
+    check_page(
+        &json!({
+            "url": format!("{}?poll=500", served.url),
+            // The page opens on the first graph in order, then switches.
+            "graphs": [
+                { "graph": "IMAGE", "ranking": image },
+                { "graph": "TEXT", "ranking": text },
+            ],
+            "errors": [{
+                "query": "?network=custom&rpc=http://127.0.0.1:9&contract=wasm1nothing",
+                "kind": "unreachable",
+                "text": "Cannot reach the node at http://127.0.0.1:9"
+            }],
+        }),
+        "localnet",
+    );
 }
 
 #[test]
