@@ -12,9 +12,12 @@ const HEIGHT = 240;
 const PAD = { left: 48, right: 12, top: 10, bottom: 28 };
 const SVG = "http://www.w3.org/2000/svg";
 
-/** A colour per uid, spread around the hue circle. */
+/** Ten colours told apart at a glance (Tableau 10), then hues. */
+const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
+
+/** A colour per uid. */
 export function colour(uid: number): string {
-  return `hsl(${(uid * 137.508) % 360} 65% 42%)`;
+  return PALETTE[uid] ?? `hsl(${(uid * 137.508) % 360} 65% 42%)`;
 }
 
 function element<K extends keyof SVGElementTagNameMap>(
@@ -43,8 +46,9 @@ export function drawChart(host: HTMLElement, observations: Observation[]): void 
     label.textContent = `${(tick * 100).toFixed(0)}%`;
     svg.append(label);
   }
-  for (const epoch of [first, last]) {
-    const label = element("text", { x: x(epoch), y: HEIGHT - 8, "text-anchor": "middle", "font-size": 11, fill: "#5a6475" });
+  const ends = first === last ? [[first, "middle"]] : [[first, "start"], [last, "end"]];
+  for (const [epoch, anchor] of ends as [number, string][]) {
+    const label = element("text", { x: x(epoch), y: HEIGHT - 8, "text-anchor": anchor, "font-size": 11, fill: "#5a6475" });
     label.textContent = `epoch ${epoch}`;
     svg.append(label);
   }
