@@ -17,15 +17,16 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use agora_client::{Chain, EmbeddedChain};
+use agora_client::{Attributes, Chain, ChainError, EmbeddedChain};
 use agora_market::execute::commit::commit_hash;
-use agora_market::msg::{GraphParams, PeerInfo, TEXT};
+use agora_market::msg::{ExecuteMsg, GraphParams, PeerInfo, TEXT};
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CliError, finish};
 use crate::network::NetworkArgs;
 
+pub(crate) mod file;
 mod node;
 
 const DENOM: &str = "uagora";
@@ -106,7 +107,7 @@ enum ChainCommand {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum Op {
+pub(crate) enum Op {
     Register {
         name: String,
         endpoint: String,
@@ -132,10 +133,20 @@ enum Op {
     Epoch {
         max_rows: Option<u32>,
     },
+    /// Any market message, as a daemon (`agora peer run`) sends it.
+    Execute {
+        name: String,
+        msg: Box<ExecuteMsg>,
+        funds: u128,
+    },
+    /// Blocks that pass with no message.
+    Advance {
+        blocks: u64,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct State {
+pub(crate) struct State {
     params: GraphParams,
     reward_pool: u128,
     ops: Vec<Op>,
@@ -145,15 +156,15 @@ struct State {
 type Unrevealed = (String, Vec<(u16, u16)>, Vec<u8>);
 
 /// The chain as the state file describes it, with the names it knows.
-struct Replayed {
-    chain: EmbeddedChain,
+pub(crate) struct Replayed {
+    pub(crate) chain: EmbeddedChain,
     names: Vec<String>,
     /// Commits not yet revealed.
     unrevealed: Vec<Unrevealed>,
 }
 
 impl Replayed {
-    fn new(state: &State) -> Result<Self, CliError> {
+    pub(crate) fn new(state: &State) -> Result<Self, CliError> {
         let mut chain = EmbeddedChain::new(DENOM, ADMIN, u128::MAX / 4, state.params.clone())?;
         chain.fund_rewards(ADMIN, TEXT, state.reward_pool)?;
         let mut replayed = Self {
@@ -169,7 +180,7 @@ impl Replayed {
         Ok(replayed)
     }
 
-    fn account(&mut self, name: &str) -> Result<(), CliError> {
+    pub(crate) fn account(&mut self, name: &str) -> Result<(), CliError> {
         if !self.names.iter().any(|n| n == name) {
             self.chain.fund(ADMIN, name, ACCOUNT_FUNDS)?;
             self.names.push(name.to_string());
@@ -177,10 +188,35 @@ impl Replayed {
         Ok(())
     }
 
-    /// One message, as a new block.
-    fn apply(&mut self, op: &Op) -> Result<String, CliError> {
+    /// Any market message from `name` (funded on first use), as a new
+    /// block: how a daemon's messages enter and replay.
+    pub(crate) fn execute(
+        &mut self,
+        name: &str,
+        msg: &ExecuteMsg,
+        funds: u128,
+    ) -> Result<Attributes, ChainError> {
+        self.account(name)
+            .map_err(|e| ChainError::Refused(e.to_string()))?;
         self.chain.advance(1);
+        self.chain.execute_market(name, msg, funds)
+    }
+
+    /// One message, as a new block.
+    pub(crate) fn apply(&mut self, op: &Op) -> Result<String, CliError> {
         match op {
+            Op::Execute { name, msg, funds } => {
+                self.execute(name, msg, *funds)?;
+                return Ok(format!("{name} sent a message"));
+            }
+            Op::Advance { blocks } => {
+                self.chain.advance(*blocks);
+                return Ok(format!("{blocks} blocks passed"));
+            }
+            _ => self.chain.advance(1),
+        }
+        match op {
+            Op::Execute { .. } | Op::Advance { .. } => Ok(String::new()),
             Op::Register { name, endpoint } => {
                 self.account(name)?;
                 let uid = self.chain.register(name, TEXT, endpoint, 0)?;
@@ -236,7 +272,7 @@ pub(crate) fn load_chain(path: &Path) -> Result<EmbeddedChain, CliError> {
     Ok(Replayed::new(&load(path)?)?.chain)
 }
 
-fn load(path: &Path) -> Result<State, CliError> {
+pub(crate) fn load(path: &Path) -> Result<State, CliError> {
     let text = std::fs::read_to_string(path).map_err(CliError::unreadable(format!(
         "{} (start a chain with `agora chain init`)",
         path.display()
@@ -245,9 +281,30 @@ fn load(path: &Path) -> Result<State, CliError> {
         .map_err(|e| CliError::Invalid(format!("{} is not a chain state: {e}", path.display())))
 }
 
-fn save(path: &Path, state: &State) -> Result<(), CliError> {
+pub(crate) fn save(path: &Path, state: &State) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(state)?;
-    std::fs::write(path, text).map_err(CliError::io(format!("writing {}", path.display())))
+    crate::network::write_atomically(path, &text)
+}
+
+/// Holds the state file's lock (`FILE.lock`) until dropped: several
+/// processes (`agora chain`, `agora peer run` daemons) share one chain.
+pub(crate) fn lock(path: &Path, exclusive: bool) -> Result<std::fs::File, CliError> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let lock_path = path.with_file_name(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(CliError::io(format!("opening {}", lock_path.display())))?;
+    let locked = if exclusive {
+        file.lock()
+    } else {
+        file.lock_shared()
+    };
+    locked.map_err(CliError::io(format!("locking {}", lock_path.display())))?;
+    Ok(file)
 }
 
 fn parse_row(text: &str) -> Result<Vec<(u16, u16)>, CliError> {
@@ -314,6 +371,7 @@ fn chain(args: &ChainArgs) -> Result<(), CliError> {
             args.graph
         )));
     }
+    let _lock = lock(&args.state, true)?;
     let mut state = load(&args.state)?;
     let mut replayed = Replayed::new(&state)?;
     let commit_reveal = state.params.commit_reveal;

@@ -33,6 +33,8 @@ pub enum CliError {
     Plot(String),
     #[error("{0}")]
     Keyring(#[from] KeyringError),
+    #[error("{0}")]
+    Daemon(#[from] agora_peer::daemon::DaemonError),
 }
 
 impl CliError {
@@ -61,7 +63,11 @@ impl CliError {
                 ExitCode::FAILURE
             }
             Self::Keyring(_) => ExitCode::from(2),
-            Self::Io { .. } | Self::Market(_) | Self::Model(_) | Self::Plot(_) => ExitCode::FAILURE,
+            Self::Io { .. }
+            | Self::Market(_)
+            | Self::Model(_)
+            | Self::Plot(_)
+            | Self::Daemon(_) => ExitCode::FAILURE,
         }
     }
 }

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod chain;
+mod daemon;
 mod demo;
 mod deploy;
 mod error;

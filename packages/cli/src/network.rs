@@ -136,16 +136,10 @@ pub fn record(name: &str, deployment: &Deployment) -> Result<PathBuf, CliError> 
     Ok(path)
 }
 
-/// Writes `text` to a temporary file beside `path`, then renames it.
+/// Writes `text` to `path` atomically (write, fsync, rename).
 pub fn write_atomically(path: &Path, text: &str) -> Result<(), CliError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(CliError::io(format!("creating {}", dir.display())))?;
-    }
-    let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, text)
-        .map_err(CliError::io(format!("writing {}", temporary.display())))?;
-    std::fs::rename(&temporary, path).map_err(CliError::io(format!("writing {}", path.display())))
+    agora_client::durable::write_atomically(path, text.as_bytes(), false)
+        .map_err(CliError::io(format!("writing {}", path.display())))
 }
 
 /// A chain on network `name`, with its recorded market (if any).
@@ -166,24 +160,28 @@ pub fn sign_as(chain: &mut NodeChain, key: &str) -> Result<String, CliError> {
     if let Ok(address) = chain.address(key) {
         return Ok(address);
     }
-    if chain.network().test_keys
-        && let Some((_, mnemonic)) = localnet_keys().into_iter().find(|(name, _)| *name == key)
+    let secret = signing_key(key, chain.network().test_keys)?;
+    Ok(chain.add_key(key, &secret)?)
+}
+
+/// The secret of key `name`: with `test_keys`, one of the localnet's
+/// public test keys of that name; else the keyring's.
+pub fn signing_key(name: &str, test_keys: bool) -> Result<k256::ecdsa::SigningKey, CliError> {
+    if test_keys && let Some((_, mnemonic)) = localnet_keys().into_iter().find(|(n, _)| *n == name)
     {
-        let secret = agora_client::keyring::derive(mnemonic)?;
-        return Ok(chain.add_key(key, &secret)?);
+        return Ok(agora_client::keyring::derive(mnemonic)?);
     }
     let keyring = Keyring::open(agora_home()?.join("keys"));
-    keyring.show(key).map_err(|_| {
+    keyring.show(name).map_err(|_| {
         CliError::Invalid(format!(
-            "no key {key:?} in {} (create it with `agora keys add {key}`){}",
+            "no key {name:?} in {} (create it with `agora keys add {name}`){}",
             keyring.dir().display(),
-            if chain.network().test_keys {
+            if test_keys {
                 ", nor among the localnet's test keys"
             } else {
                 ""
             }
         ))
     })?;
-    let secret = keyring.signing_key(key, &crate::keys::passphrase(false)?)?;
-    Ok(chain.add_key(key, &secret)?)
+    Ok(keyring.signing_key(name, &crate::keys::passphrase(false)?)?)
 }

@@ -24,6 +24,12 @@ pub enum PeerCommand {
     /// and set weights, the embedded chain runs the epochs. Prints each
     /// peer's quality, incentive and pay, then the market's figures.
     Market(MarketArgs),
+    /// Run one peer as a daemon, for weeks: it registers and stakes if
+    /// needed, serves its axon, and every epoch learns through its
+    /// neighbours and sets (or commits and reveals) its row. Checkpoints,
+    /// the worth EMA and pending commits live in its data dir; SIGTERM
+    /// stops it cleanly. Exit 2 on a bad config, naming the field.
+    Run(crate::daemon::RunArgs),
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +78,7 @@ pub fn run(command: PeerCommand) -> ExitCode {
     let result = match command {
         PeerCommand::Train(args) => train(&args),
         PeerCommand::Market(args) => market(&args),
+        PeerCommand::Run(args) => crate::daemon::run(&args),
     };
     finish("peer", result)
 }

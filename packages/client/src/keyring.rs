@@ -8,7 +8,6 @@
 //! so a crash never leaves half a key.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use age::secrecy::{ExposeSecret, SecretString};
@@ -261,28 +260,11 @@ impl Keyring {
     }
 }
 
-/// Writes `bytes` to `path` so that a crash leaves the old file or the new
-/// one, never a part: a temporary file in the same directory, fsync, rename.
-/// Key files are readable by their owner only.
+/// Key files: atomic, and readable by their owner only.
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), KeyringError> {
     fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
-    let tmp = path.with_extension("json.tmp");
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&tmp)
-        .map_err(io(format!("writing {}", tmp.display())))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io(format!("writing {}", tmp.display())))?;
-    fs::rename(&tmp, path).map_err(io(format!("writing {}", path.display())))?;
-    // The rename itself is durable once the directory is synced.
-    if let Ok(dir) = fs::File::open(dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    crate::durable::write_atomically(path, bytes, true)
+        .map_err(io(format!("writing {}", path.display())))
 }
 
 #[cfg(test)]

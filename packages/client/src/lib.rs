@@ -10,13 +10,16 @@
 
 pub mod comet;
 pub mod copier;
+pub mod durable;
 mod embedded;
 pub mod keyring;
 pub mod node;
+mod retry;
 mod shared;
 
 pub use embedded::{EmbeddedChain, key_account};
 pub use node::{Network, NodeChain};
+pub use retry::Retrying;
 pub use shared::Shared;
 
 /// Metagraph page size clients ask for (the contract's maximum).

@@ -6,22 +6,32 @@
 //! Every refusal is a 4xx with `{"error": "..."}`, never a panic: 401 for
 //! an unsigned, badly signed, stale or unregistered caller; 400 for a body
 //! of the wrong dtype or shape; 413 past `max_body`; 429 past a caller's
-//! `requests_per_second`; 408 past `timeout`.
+//! `requests_per_second`; 408 past `timeout`. At most `max_concurrent`
+//! requests run at once and `max_queue` wait; past that, 503. A model that
+//! fails answers 500, never zeros as 200.
+//!
+//! Each request is counted in the `metrics` facade (a no-op until a
+//! recorder is installed, as `agora peer run` does):
+//! `agora_axon_requests_total{route,status}` and
+//! `agora_axon_request_seconds{route}`.
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agora_client::{Chain, ChainError, KeyAddresser};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
+use tokio::sync::Semaphore;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::Model;
@@ -41,6 +51,10 @@ pub struct AxonConfig {
     pub timeout: Duration,
     /// How far a request's timestamp may be from this axon's clock.
     pub skew: Duration,
+    /// Requests served at once.
+    pub max_concurrent: usize,
+    /// Requests that may wait for a slot; past that, 503.
+    pub max_queue: usize,
 }
 
 impl AxonConfig {
@@ -52,6 +66,8 @@ impl AxonConfig {
             requests_per_second: NonZeroU32::new(50).expect("nonzero"),
             timeout: Duration::from_secs(5),
             skew: Duration::from_secs(30),
+            max_concurrent: 64,
+            max_queue: 256,
         }
     }
 }
@@ -112,6 +128,11 @@ pub fn router(model: Arc<dyn Model>, registry: Registry, config: AxonConfig) -> 
     let limiter = RateLimiter::keyed(Quota::per_second(config.requests_per_second));
     let timeout = config.timeout;
     let max_body = config.max_body;
+    let admission = Arc::new(Admission {
+        slots: Semaphore::new(config.max_concurrent.max(1)),
+        waiting: AtomicUsize::new(0),
+        max_queue: config.max_queue,
+    });
     let axon = Arc::new(Axon {
         model,
         registry,
@@ -126,7 +147,59 @@ pub fn router(model: Arc<dyn Model>, registry: Registry, config: AxonConfig) -> 
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(middleware::from_fn_with_state(admission, admit))
+        .layer(middleware::from_fn(measure))
         .with_state(axon)
+}
+
+/// The global concurrency limit and its bounded queue.
+struct Admission {
+    slots: Semaphore,
+    waiting: AtomicUsize,
+    max_queue: usize,
+}
+
+/// Runs a request when a slot is free; refuses it with 503 when the queue
+/// of waiting requests is full.
+async fn admit(State(admission): State<Arc<Admission>>, request: Request, next: Next) -> Response {
+    let permit = match admission.slots.try_acquire() {
+        Ok(permit) => permit,
+        Err(_) => {
+            if admission.waiting.fetch_add(1, Ordering::SeqCst) >= admission.max_queue {
+                admission.waiting.fetch_sub(1, Ordering::SeqCst);
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the axon is busy: retry later",
+                );
+            }
+            let permit = admission.slots.acquire().await;
+            admission.waiting.fetch_sub(1, Ordering::SeqCst);
+            match permit {
+                Ok(permit) => permit,
+                Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "the axon is stopping"),
+            }
+        }
+    };
+    let response = next.run(request).await;
+    drop(permit);
+    response
+}
+
+/// Counts each request by route and status, and times it.
+async fn measure(request: Request, next: Next) -> Response {
+    let route = match request.uri().path() {
+        "/forward" => "forward",
+        "/health" => "health",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("agora_axon_requests_total", "route" => route, "status" => status)
+        .increment(1);
+    metrics::histogram!("agora_axon_request_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 fn refuse(status: StatusCode, message: impl ToString) -> Response {

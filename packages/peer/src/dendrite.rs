@@ -1,6 +1,10 @@
 //! The dendrite: calls neighbours' axons concurrently under one deadline.
 //! A neighbour that fails, answers badly or misses the deadline contributes
-//! zeros, and its failures are counted so the peer can rank it down.
+//! zeros, and its failures are counted so the peer can rank it down
+//! (also as `agora_neighbour_failures_total{uid}` in the `metrics` facade).
+//! A call that cannot connect is tried again after a jittered backoff,
+//! within the deadline; a body past `max_response` bytes is cut off and
+//! counts as a failure.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -33,7 +37,13 @@ pub struct Dendrite {
     key: PeerKey,
     deadline: Duration,
     failures: Mutex<BTreeMap<u16, u32>>,
+    /// The largest response body read, in bytes.
+    pub max_response: usize,
 }
+
+/// Tries of a call that cannot connect, and the first backoff.
+const CONNECT_TRIES: u32 = 3;
+const BACKOFF: Duration = Duration::from_millis(50);
 
 impl Dendrite {
     pub fn new(key: PeerKey, deadline: Duration) -> Self {
@@ -42,6 +52,7 @@ impl Dendrite {
             key,
             deadline,
             failures: Mutex::default(),
+            max_response: 16 << 20,
         }
     }
 
@@ -81,6 +92,11 @@ impl Dendrite {
                             .expect("not poisoned")
                             .entry(neighbour.uid)
                             .or_default() += 1;
+                        metrics::counter!(
+                            "agora_neighbour_failures_total",
+                            "uid" => neighbour.uid.to_string()
+                        )
+                        .increment(1);
                         Reply {
                             uid: neighbour.uid,
                             outputs: vec![vec![0.0; dim]; inputs.len()],
@@ -103,16 +119,32 @@ impl Dendrite {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let mut request = self.client.post(format!(
-            "{}/forward",
-            neighbour.endpoint.trim_end_matches('/')
-        ));
-        for (name, value) in self.key.sign("POST", "/forward", now, &body) {
-            request = request.header(name, value);
-        }
-        let response = request.body(body).send().await.map_err(|e| e.to_string())?;
+        let url = format!("{}/forward", neighbour.endpoint.trim_end_matches('/'));
+        let mut tries = 0;
+        let mut response = loop {
+            let mut request = self.client.post(&url);
+            for (name, value) in self.key.sign("POST", "/forward", now, &body) {
+                request = request.header(name, value);
+            }
+            tries += 1;
+            match request.body(body.clone()).send().await {
+                Ok(response) => break response,
+                Err(error) if error.is_connect() && tries < CONNECT_TRIES => {
+                    let jitter = rand::random::<u64>() % 50;
+                    let wait = BACKOFF * 2u32.pow(tries - 1) + Duration::from_millis(jitter);
+                    tokio::time::sleep(wait).await;
+                }
+                Err(error) => return Err(error.to_string()),
+            }
+        };
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if bytes.len() + chunk.len() > self.max_response {
+                return Err(format!("a response past {} bytes", self.max_response));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if !status.is_success() {
             return Err(format!("{status}: {}", String::from_utf8_lossy(&bytes)));
         }

@@ -54,6 +54,17 @@ impl GatedHead {
         })
     }
 
+    /// Writes gate and head as safetensors.
+    pub fn save(&self, path: &std::path::Path) -> candle_core::Result<()> {
+        self.vars.save(path)
+    }
+
+    /// Reads gate and head saved by [`GatedHead::save`] for the same
+    /// `dim` and neighbour count.
+    pub fn load(&mut self, path: &std::path::Path) -> candle_core::Result<()> {
+        self.vars.load(path)
+    }
+
     /// Which neighbours some input of the batch routes to: the only ones
     /// worth calling.
     pub fn selected(&self, own: &[Vec<f32>]) -> candle_core::Result<Vec<usize>> {

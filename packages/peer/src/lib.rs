@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod axon;
 pub mod corpus;
+pub mod daemon;
 pub mod dendrite;
 pub mod gating;
 pub mod local;

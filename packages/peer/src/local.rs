@@ -168,6 +168,11 @@ impl LocalModel {
         self.vars.save(path)
     }
 
+    /// Reads parameters written by [`LocalModel::save`] for the same shape.
+    pub fn load(&mut self, path: &std::path::Path) -> candle_core::Result<()> {
+        self.vars.load(path)
+    }
+
     /// Mean loss over `batches` fixed batches of `text` (held-out loss).
     pub fn evaluate(
         &self,

@@ -65,6 +65,19 @@ impl Validator {
         &self.gated_head
     }
 
+    pub fn dendrite_mut(&mut self) -> &mut Dendrite {
+        &mut self.dendrite
+    }
+
+    pub fn gated_head_mut(&mut self) -> &mut GatedHead {
+        &mut self.gated_head
+    }
+
+    /// The neighbours it learns through, in gate order.
+    pub fn neighbours(&self) -> &[Neighbour] {
+        &self.neighbours
+    }
+
     /// Neighbour outputs for `contexts`: the `selected` ones called at
     /// once, zeros for the rest.
     async fn outputs(&self, contexts: &[Vec<u8>], selected: &[usize]) -> Vec<Vec<Vec<f32>>> {

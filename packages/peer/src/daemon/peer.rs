@@ -1,0 +1,393 @@
+//! One peer's state between epochs, and what it does in each.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agora_client::{Chain, ChainError};
+use agora_market::execute::commit::commit_hash;
+use agora_market::msg::PeerInfo;
+use tracing::{info, warn};
+
+use super::store::{GateNeighbours, Pending, Store, Worth};
+use super::{DaemonError, Identity, PeerConfig, Served, io};
+use crate::corpus::Corpus;
+use crate::local::{DistillPair, LocalModel, batch};
+use crate::weights::{RowRules, weight_row};
+use crate::{Neighbour, Registry, Validator};
+
+/// Student passes over the epoch's distillation pairs.
+const DISTILL_PASSES: usize = 2;
+
+pub(super) struct Peer {
+    identity: Identity,
+    config: PeerConfig,
+    store: Store,
+    corpus: Corpus,
+    local: Arc<LocalModel>,
+    student: LocalModel,
+    validator: Option<Validator>,
+    worth: BTreeMap<u16, Worth>,
+    address: String,
+}
+
+fn number(value: &agora_market::msg::Dec) -> f64 {
+    value.0.to_string().parse().unwrap_or(0.0)
+}
+
+impl Peer {
+    /// Opens the data dir; loads the model, or trains and saves it.
+    pub(super) fn start(
+        chain: &mut impl Chain,
+        identity: Identity,
+        config: &PeerConfig,
+    ) -> Result<Self, DaemonError> {
+        let store = Store::open(&config.data_dir)?;
+        let corpus = Corpus::load(&config.corpus).map_err(io(format!(
+            "reading the corpus {}",
+            config.corpus.display()
+        )))?;
+        let shape = config.shape();
+        let mut model = LocalModel::new(shape, config.seed)?;
+        if store.restore("model.safetensors", |path| model.load(path))? {
+            info!(path = %store.path("model.safetensors").display(), "loaded the model checkpoint");
+        } else {
+            info!(
+                steps = config.train_steps,
+                "training the local model (no checkpoint yet)"
+            );
+            let shard = corpus.shard(config.shard, config.shards).to_vec();
+            let loss = model.train(&shard, config.train_steps, 64, config.seed)?;
+            store.checkpoint("model.safetensors", |path| model.save(path))?;
+            info!(loss, "trained and saved the model checkpoint");
+        }
+        let mut student = LocalModel::new(shape, config.seed.wrapping_add(1))?;
+        if store.restore("student.safetensors", |path| student.load(path))? {
+            info!("loaded the student checkpoint");
+        }
+        let worth = store.worth()?;
+        let address = chain.address(&identity.name)?;
+        Ok(Self {
+            identity,
+            config: config.clone(),
+            store,
+            corpus,
+            local: Arc::new(model),
+            student,
+            validator: None,
+            worth,
+            address,
+        })
+    }
+
+    pub(super) fn model(&self) -> Served {
+        Arc::clone(&self.local) as Served
+    }
+
+    fn me(&self, peers: &[PeerInfo]) -> Option<PeerInfo> {
+        peers
+            .iter()
+            .find(|peer| peer.address.as_str() == self.address)
+            .cloned()
+    }
+
+    /// Registers if needed (or moves its endpoint), and tops its stake up
+    /// to the configured amount. Returns its uid.
+    pub(super) fn join(
+        &mut self,
+        chain: &mut impl Chain,
+        registry: &Registry,
+    ) -> Result<u16, DaemonError> {
+        let graph = self.config.graph.clone();
+        let name = self.identity.name.clone();
+        let endpoint = self.config.endpoint();
+        let peers = chain.metagraph(&graph)?;
+        let me = match self.me(&peers) {
+            Some(me) => {
+                if me.endpoint != endpoint {
+                    chain.serve(&name, &graph, &endpoint)?;
+                    info!(uid = me.uid, %endpoint, "moved the registered endpoint");
+                }
+                me
+            }
+            None => {
+                let fee = chain.params(&graph)?.registration_fee.u128();
+                let uid = chain.register(&name, &graph, &endpoint, fee)?;
+                info!(uid, %graph, %endpoint, "registered");
+                chain
+                    .metagraph(&graph)?
+                    .into_iter()
+                    .find(|peer| peer.uid == uid)
+                    .ok_or_else(|| ChainError::Query(format!("uid {uid} not in the metagraph")))?
+            }
+        };
+        let bonded = me.stake.u128();
+        let wanted = u128::from(self.config.stake);
+        if bonded < wanted {
+            let top_up = wanted - bonded;
+            match chain.stake(&name, &graph, top_up) {
+                Ok(()) => info!(amount = top_up, "staked"),
+                Err(ChainError::Refused(reason)) => warn!(%reason, "staking was refused"),
+                Err(error) => return Err(error.into()),
+            }
+        }
+        registry.refresh(chain, &graph)?;
+        Ok(me.uid)
+    }
+
+    /// Reveals every pending commit whose window has come; one too early
+    /// stays, one the contract no longer takes is dropped (logged).
+    fn reveal_due(&mut self, chain: &mut impl Chain, epoch: u64) -> Result<(), DaemonError> {
+        let period = chain.params(&self.config.graph)?.reveal_period;
+        let mut kept = Vec::new();
+        for pending in self.store.pending()? {
+            if pending.epoch + period > epoch {
+                kept.push(pending);
+                continue;
+            }
+            let salt = hex::decode(&pending.salt).unwrap_or_default();
+            match chain.reveal_weights(&self.identity.name, &pending.graph, &pending.row, &salt) {
+                Ok(()) => info!(
+                    committed_at = pending.epoch,
+                    entries = pending.row.len(),
+                    "revealed"
+                ),
+                Err(ChainError::Refused(reason)) if reason.contains("too early") => {
+                    kept.push(pending);
+                }
+                Err(ChainError::Refused(reason)) => {
+                    warn!(%reason, committed_at = pending.epoch, "dropped a commit the contract no longer takes");
+                }
+                Err(error) => {
+                    // Not reached the chain: keep it for the next try.
+                    kept.push(pending);
+                    self.store.write("pending.json", &kept)?;
+                    return Err(error.into());
+                }
+            }
+            self.store.write("pending.json", &kept)?;
+        }
+        self.store.write("pending.json", &kept)?;
+        Ok(())
+    }
+
+    /// The validator for these neighbours: the same one while they stay,
+    /// a new gate (or its checkpoint, if it was for them) when they change.
+    fn validator_for(
+        &mut self,
+        uid: u16,
+        neighbours: Vec<(Neighbour, String)>,
+    ) -> Result<&mut Validator, DaemonError> {
+        let wanted = GateNeighbours(
+            neighbours
+                .iter()
+                .map(|(n, address)| (n.uid, address.clone()))
+                .collect(),
+        );
+        let same = self.validator.as_ref().is_some_and(|v| {
+            v.uid == uid
+                && v.neighbours()
+                    .iter()
+                    .map(|n| n.uid)
+                    .eq(wanted.0.iter().map(|(u, _)| *u))
+                && self
+                    .store
+                    .read::<GateNeighbours>("gate.json")
+                    .ok()
+                    .flatten()
+                    .as_ref()
+                    == Some(&wanted)
+        });
+        match self.validator.take() {
+            Some(validator) if same => return Ok(self.validator.insert(validator)),
+            _ => {}
+        }
+        {
+            let mut validator = Validator::new(
+                uid,
+                Arc::clone(&self.local),
+                self.identity.key.clone(),
+                neighbours.into_iter().map(|(n, _)| n).collect(),
+                self.config.top_k,
+                Duration::from_millis(self.config.neighbour_timeout_ms),
+            )?;
+            validator.dendrite_mut().max_response = self.config.max_response_bytes;
+            if self.store.read::<GateNeighbours>("gate.json")?.as_ref() == Some(&wanted)
+                && self.store.restore("gate.safetensors", |path| {
+                    validator.gated_head_mut().load(path)
+                })?
+            {
+                info!("loaded the gate checkpoint");
+            } else {
+                info!(
+                    neighbours = wanted.0.len(),
+                    "a new gate for these neighbours"
+                );
+                self.store.write("gate.json", &wanted)?;
+                self.store
+                    .checkpoint("gate.safetensors", |path| validator.gated_head().save(path))?;
+            }
+            Ok(self.validator.insert(validator))
+        }
+    }
+
+    /// One epoch's work: reveal what is due, learn, value, send the row.
+    pub(super) async fn epoch(
+        &mut self,
+        chain: &mut impl Chain,
+        registry: &Registry,
+        epoch: u64,
+    ) -> Result<(), DaemonError> {
+        let graph = self.config.graph.clone();
+        self.reveal_due(chain, epoch)?;
+        let peers = chain.metagraph(&graph)?;
+        registry.refresh(chain, &graph)?;
+        let me = match self.me(&peers) {
+            Some(me) => me,
+            None => {
+                warn!("not in the metagraph (pruned?): registering again");
+                self.join(chain, registry)?;
+                return Ok(());
+            }
+        };
+        metrics::gauge!("agora_stake").set(me.stake.u128() as f64);
+        metrics::gauge!("agora_incentive").set(number(&me.incentive));
+        let neighbours: Vec<(Neighbour, String)> = peers
+            .iter()
+            .filter(|peer| peer.uid != me.uid && !peer.endpoint.is_empty())
+            .map(|peer| {
+                (
+                    Neighbour {
+                        uid: peer.uid,
+                        endpoint: peer.endpoint.clone(),
+                    },
+                    peer.address.to_string(),
+                )
+            })
+            .collect();
+        if neighbours.is_empty() {
+            info!(epoch, "no neighbours yet");
+            return Ok(());
+        }
+        let addresses: BTreeMap<u16, String> = neighbours
+            .iter()
+            .map(|(n, address)| (n.uid, address.clone()))
+            .collect();
+        let (learn_steps, seed) = (self.config.learn_steps, self.config.seed);
+        let shard = self
+            .corpus
+            .shard(self.config.shard, self.config.shards)
+            .to_vec();
+        let held_out = self.corpus.held_out.clone();
+        let mut pairs: Vec<DistillPair> = Vec::new();
+        let learn_seed = seed.wrapping_mul(1_000_003).wrapping_add(epoch * 10_000);
+        let assessment = {
+            let validator = self.validator_for(me.uid, neighbours)?;
+            validator
+                .learn(&shard, learn_steps, learn_seed, Some(&mut pairs))
+                .await?;
+            validator.assess(&held_out, epoch).await?
+        };
+        if let Some(validator) = &self.validator {
+            self.store
+                .checkpoint("gate.safetensors", |path| validator.gated_head().save(path))?;
+        }
+        metrics::gauge!("agora_loss", "kind" => "local").set(f64::from(assessment.alone_loss));
+        metrics::gauge!("agora_loss", "kind" => "network").set(f64::from(assessment.gated_loss));
+
+        // The worth EMA, started afresh for a uid that changed hands.
+        let alpha = self.config.worth_ema;
+        self.worth.retain(|uid, _| addresses.contains_key(uid));
+        for (uid, value) in &assessment.worth {
+            let address = addresses.get(uid).cloned().unwrap_or_default();
+            let entry = self.worth.entry(*uid).or_insert(Worth {
+                address: address.clone(),
+                ema: *value,
+            });
+            if entry.address == address {
+                entry.ema = alpha * value + (1.0 - alpha) * entry.ema;
+            } else {
+                *entry = Worth {
+                    address,
+                    ema: *value,
+                };
+            }
+        }
+        self.store.write("worth.json", &self.worth)?;
+
+        let rules = RowRules::of_graph(chain, &graph, me.uid)?;
+        let values: Vec<(u16, f64)> = self.worth.iter().map(|(uid, w)| (*uid, w.ema)).collect();
+        let row = weight_row(&values, &rules);
+        self.send(chain, me.uid, row, epoch)?;
+
+        // Distil the epoch's mixture into the student (whitepaper §9).
+        if !pairs.is_empty() {
+            self.student.distill(&pairs, DISTILL_PASSES)?;
+            let (contexts, next) = batch(&held_out, self.config.context, 256, epoch);
+            let student_loss = self.student.loss(&contexts, &next)?.to_scalar::<f32>()?;
+            metrics::gauge!("agora_loss", "kind" => "student").set(f64::from(student_loss));
+            let student = &self.student;
+            self.store
+                .checkpoint("student.safetensors", |path| student.save(path))?;
+        }
+        info!(
+            epoch,
+            local_loss = assessment.alone_loss,
+            network_loss = assessment.gated_loss,
+            stake = me.stake.u128(),
+            "epoch done"
+        );
+        Ok(())
+    }
+
+    /// Sets the row, or commits it (its salt saved first) on a
+    /// commit-reveal graph. A refusal is logged, not retried.
+    fn send(
+        &mut self,
+        chain: &mut impl Chain,
+        uid: u16,
+        row: Vec<(u16, u16)>,
+        epoch: u64,
+    ) -> Result<(), DaemonError> {
+        if row.is_empty() {
+            return Ok(());
+        }
+        let graph = self.config.graph.clone();
+        let name = self.identity.name.clone();
+        let sent = if chain.params(&graph)?.commit_reveal {
+            let salt = agora_client::commit_salt();
+            let mut pending = self.store.pending()?;
+            pending.push(Pending {
+                graph: graph.clone(),
+                uid,
+                row: row.clone(),
+                salt: hex::encode(&salt),
+                epoch,
+            });
+            // Saved before it is sent: a crash between the two leaves a
+            // salt too many, never a commit that cannot be revealed.
+            self.store.write("pending.json", &pending)?;
+            let outcome = chain.commit_weights(&name, &graph, commit_hash(uid, &row, &salt));
+            if outcome.is_err() {
+                pending.pop();
+                self.store.write("pending.json", &pending)?;
+            }
+            outcome.map(|()| "committed")
+        } else {
+            chain.set_weights(&name, &graph, &row).map(|()| "set")
+        };
+        match sent {
+            Ok(what) => {
+                let height = chain.height()?;
+                metrics::gauge!("agora_last_row_block").set(height as f64);
+                info!(epoch, entries = row.len(), block = height, "{what} the row");
+                Ok(())
+            }
+            Err(ChainError::Refused(reason)) => {
+                warn!(%reason, "the row was refused");
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
