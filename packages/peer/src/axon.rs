@@ -256,7 +256,11 @@ async fn forward(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes)
     // The model is CPU work: off the async threads.
     let model = Arc::clone(&axon.model);
     match tokio::task::spawn_blocking(move || model.forward(&inputs)).await {
-        Ok(outputs) => encode_outputs(&outputs, axon.model.dim()).into_response(),
+        Ok(Ok(outputs)) => encode_outputs(&outputs, axon.model.dim()).into_response(),
+        Ok(Err(error)) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the model failed: {error}"),
+        ),
         Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "the model failed"),
     }
 }

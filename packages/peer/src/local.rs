@@ -201,9 +201,7 @@ impl Model for LocalModel {
     fn dim(&self) -> usize {
         self.shape.dim
     }
-    fn forward(&self, inputs: &[Vec<u8>]) -> Vec<Vec<f32>> {
-        self.represent(inputs)
-            .and_then(|t| t.to_vec2::<f32>())
-            .unwrap_or_else(|_| vec![vec![0.0; self.shape.dim]; inputs.len()])
+    fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>> {
+        self.represent(inputs)?.to_vec2::<f32>()
     }
 }

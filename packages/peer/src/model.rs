@@ -7,6 +7,7 @@ pub trait Model: Send + Sync + 'static {
     /// Length of a representation.
     fn dim(&self) -> usize;
     /// One representation of length `dim()` per input; every input has
-    /// `context()` bytes.
-    fn forward(&self, inputs: &[Vec<u8>]) -> Vec<Vec<f32>>;
+    /// `context()` bytes. A failure is an error, never zeros: the axon
+    /// answers it with a 500 rather than serve a vector that means nothing.
+    fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>>;
 }

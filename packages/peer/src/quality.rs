@@ -27,7 +27,7 @@ pub fn probe_loss(
     }
     let loss = |text: &[u8], seed: u64| -> candle_core::Result<Tensor> {
         let (contexts, next) = batch(text, model.context(), 64, seed);
-        let rows: Vec<f32> = model.forward(&contexts).into_iter().flatten().collect();
+        let rows: Vec<f32> = model.forward(&contexts)?.into_iter().flatten().collect();
         let x = Tensor::from_vec(rows, (contexts.len(), model.dim()), &device)?;
         let targets: Vec<u32> = next.iter().map(|b| u32::from(*b)).collect();
         let targets = Tensor::from_vec(targets, next.len(), &device)?;

@@ -113,7 +113,7 @@ impl Validator {
                 self.batch_size,
                 seed + step as u64,
             );
-            let own = self.local.forward(&contexts);
+            let own = self.local.forward(&contexts)?;
             let selected = self.gated_head.selected(&own)?;
             let outputs = self.outputs(&contexts, &selected).await;
             let result = self.gated_head.train(&own, &outputs, &next)?;
@@ -145,7 +145,7 @@ impl Validator {
         for index in 0..ASSESS_BATCHES {
             let batch_seed = seed.wrapping_mul(ASSESS_BATCHES).wrapping_add(index);
             let (contexts, next) = batch(held_out, self.local.context(), 256, batch_seed);
-            let own = self.local.forward(&contexts);
+            let own = self.local.forward(&contexts)?;
             let outputs = self.outputs(&contexts, &all).await;
             let (_, batch_gains) = self
                 .gated_head

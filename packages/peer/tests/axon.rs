@@ -25,15 +25,30 @@ impl Model for Sums {
     fn dim(&self) -> usize {
         3
     }
-    fn forward(&self, inputs: &[Vec<u8>]) -> Vec<Vec<f32>> {
+    fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>> {
         std::thread::sleep(self.delay);
-        inputs
+        Ok(inputs
             .iter()
             .map(|input| {
                 let sum: u32 = input.iter().map(|b| u32::from(*b)).sum();
                 vec![sum as f32, f32::from(input[0]), 1.0]
             })
-            .collect()
+            .collect())
+    }
+}
+
+/// A model whose every forward fails.
+struct Broken;
+
+impl Model for Broken {
+    fn context(&self) -> usize {
+        4
+    }
+    fn dim(&self) -> usize {
+        3
+    }
+    fn forward(&self, _inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>> {
+        Err(candle_core::Error::Msg("out of memory".to_string()))
     }
 }
 
@@ -64,7 +79,7 @@ fn chain(keys: &[&PeerKey]) -> EmbeddedChain {
 }
 
 /// Serves an axon on a free loopback port; returns its base URL.
-async fn serve(model: Sums, registry: Registry, config: AxonConfig) -> String {
+async fn serve(model: impl Model, registry: Registry, config: AxonConfig) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let app = router(Arc::new(model), registry, config);
@@ -346,4 +361,79 @@ async fn a_neighbour_that_dies_mid_epoch_turns_to_zeros() {
         .await;
     assert_eq!(after[0].outputs, vec![vec![0.0; 3]]);
     assert_eq!(dendrite.failures(), [(0, 1)].into_iter().collect());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_axon_answers_503_and_a_failing_model_500() {
+    let (server, caller) = (key(1), key(2));
+    let chain = chain(&[&server, &caller]);
+    let registry = Registry::new(&chain);
+    registry.refresh(&chain, TEXT).unwrap();
+    let mut narrow = config();
+    narrow.max_concurrent = 1;
+    narrow.max_queue = 1;
+    narrow.requests_per_second = NonZeroU32::MAX;
+    let url = serve(
+        Sums {
+            delay: Duration::from_millis(1500),
+        },
+        registry.clone(),
+        narrow,
+    )
+    .await;
+    let body = encode_inputs(&[b"abcd".to_vec()], 4);
+    // One runs, one waits, the rest are turned away at once.
+    let calls = (0..4).map(|_| post(&url, body.clone(), Some(&caller)));
+    let mut statuses: Vec<u16> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 503, 503]);
+
+    let broken = serve(Broken, registry, config()).await;
+    let (status, text) = post(&broken, body, Some(&caller)).await;
+    assert_eq!(status, 500, "{text}");
+    assert!(text.contains("the model failed: out of memory"), "{text}");
+}
+
+#[tokio::test]
+async fn a_response_past_the_cap_is_a_failure_not_an_answer() {
+    let (server, caller) = (key(1), key(2));
+    let chain = chain(&[&server, &caller]);
+    let registry = Registry::new(&chain);
+    registry.refresh(&chain, TEXT).unwrap();
+    let url = serve(
+        Sums {
+            delay: Duration::ZERO,
+        },
+        registry,
+        config(),
+    )
+    .await;
+    let neighbour = [Neighbour {
+        uid: 0,
+        endpoint: url,
+    }];
+    let mut dendrite = Dendrite::new(caller, Duration::from_secs(5));
+    dendrite.max_response = 16;
+    let replies = dendrite
+        .forward(&neighbour, &[b"wxyz".to_vec()], 4, 3)
+        .await;
+    assert_eq!(replies[0].outputs, vec![vec![0.0; 3]]);
+    assert!(
+        replies[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("past 16 bytes"),
+        "{:?}",
+        replies[0].error
+    );
+    dendrite.max_response = 1 << 20;
+    let replies = dendrite
+        .forward(&neighbour, &[b"wxyz".to_vec()], 4, 3)
+        .await;
+    assert_eq!(replies[0].outputs, vec![vec![482.0, 119.0, 1.0]]);
 }

@@ -31,7 +31,9 @@ fn training_lowers_the_held_out_loss_and_the_axon_serves_representations() {
     // Uniform over bytes is ln 256 = 5.55.
     assert!(before > 5.0, "{before}");
     assert!(after < 2.8, "{after}");
-    let outputs = model.forward(&[b"the free".to_vec(), b"software".to_vec()]);
+    let outputs = model
+        .forward(&[b"the free".to_vec(), b"software".to_vec()])
+        .unwrap();
     assert_eq!(outputs.len(), 2);
     assert!(
         outputs

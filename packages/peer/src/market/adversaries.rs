@@ -33,12 +33,12 @@ impl Model for Lazy {
     fn dim(&self) -> usize {
         self.dim
     }
-    fn forward(&self, inputs: &[Vec<u8>]) -> Vec<Vec<f32>> {
+    fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>> {
         let mut rng = self.rng.lock().expect("not poisoned");
-        inputs
+        Ok(inputs
             .iter()
             .map(|_| (0..self.dim).map(|_| rng.gen_range(-1.0..1.0)).collect())
-            .collect()
+            .collect())
     }
 }
 
@@ -62,13 +62,13 @@ impl Model for Noisy {
     fn dim(&self) -> usize {
         self.inner.dim()
     }
-    fn forward(&self, inputs: &[Vec<u8>]) -> Vec<Vec<f32>> {
-        let clean = self.inner.forward(inputs);
-        let noise = self.noise.forward(inputs);
-        clean
+    fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let clean = self.inner.forward(inputs)?;
+        let noise = self.noise.forward(inputs)?;
+        Ok(clean
             .iter()
             .zip(noise)
             .map(|(c, n)| c.iter().zip(n).map(|(c, n)| c + 3.0 * n).collect())
-            .collect()
+            .collect())
     }
 }

@@ -403,10 +403,10 @@ pub async fn run_market_on<C: Chain>(
         let mut student = LocalModel::new(shape, seed * 1000 + 42)?;
         student.distill(&pairs, 20)?;
         let (contexts, next) = batch(&corpus.held_out, shape.context, 256, 999);
-        let own = honest[count - 1].forward(&contexts);
+        let own = honest[count - 1].forward(&contexts)?;
         validators[count - 1]
             .gated_head()
-            .loss_with(&own, &student.forward(&contexts), &next)?
+            .loss_with(&own, &student.forward(&contexts)?, &next)?
     };
 
     say("measuring each peer's quality with a probe".to_string());
