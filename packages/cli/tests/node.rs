@@ -285,3 +285,111 @@ fn a_network_that_is_not_configured_is_named() {
         "no market recorded yet"
     );
 }
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An `agora peer run` daemon on the localnet as `key`, its log in `home`;
+/// killed when dropped.
+struct NodeDaemon {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl NodeDaemon {
+    fn start(home: &Path, key: &str, shard: usize) -> Self {
+        let listen = free_port();
+        let config = home.join(format!("{key}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "network = \"localnet\"\nkey = \"{key}\"\nstake = 1000000\n\
+                 listen = \"127.0.0.1:{listen}\"\ndata_dir = \"{data}\"\n\
+                 shard = {shard}\nshards = 2\ntrain_steps = 40\nlearn_steps = 4\npoll_ms = 200\n",
+                data = home.join(key).display(),
+            ),
+        )
+        .unwrap();
+        let log = home.join(format!("{key}.log"));
+        let child = command(
+            home,
+            &[
+                "peer",
+                "run",
+                "--log-format",
+                "json",
+                "--config",
+                config.to_str().unwrap(),
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+        Self { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for NodeDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs the localnet: scripts/test.sh starts it"]
+fn two_daemons_and_a_validator_on_the_node_are_paid() {
+    let home = home("daemons");
+    deploy(
+        &home,
+        r#"{"epoch_length": 4, "emission_per_epoch": "1000000"}"#,
+        &["--reward-pool", "100000000"],
+    );
+    let alice = NodeDaemon::start(&home, "alice", 0);
+    let bob = NodeDaemon::start(&home, "bob", 1);
+    let started = std::time::Instant::now();
+    while !(alice.log().contains("\"message\":\"staked\"")
+        && bob.log().contains("\"message\":\"staked\""))
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the daemons joined:\n{}\n{}",
+            alice.log(),
+            bob.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    chain(&home, &["register", "carol"]);
+    chain(&home, &["stake", "carol", "3000000"]);
+    chain(&home, &["set-weights", "carol", "0:1,1:1"]);
+    let mut paid = false;
+    for _ in 0..10 {
+        chain(&home, &["epoch"]);
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let ranking = cli_ranking(&home, "TEXT");
+        paid = ranking
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["uid"].as_u64().unwrap() < 2)
+            .all(|p| p["last_paid"].as_str().unwrap().parse::<u128>().unwrap() > 0);
+        if paid && alice.log().contains("set the row") && bob.log().contains("set the row") {
+            break;
+        }
+    }
+    assert!(paid, "the node's epochs paid both daemons");
+    for daemon in [&alice, &bob] {
+        assert!(daemon.log().contains("set the row"), "{}", daemon.log());
+    }
+}
