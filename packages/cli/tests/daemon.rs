@@ -355,3 +355,40 @@ fn a_bad_config_exits_2_naming_the_field() {
         );
     }
 }
+
+#[test]
+fn a_daemon_starts_from_a_model_trained_by_agora_peer_train() {
+    let dir = dir("model");
+    let state = dir.join("chain.json");
+    chain(&state, &["init"]);
+    let model = dir.join("model.safetensors");
+    let out = agora()
+        .args(["peer", "train", "--steps", "20", "--out"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (config_path, metrics) = config(&dir, &state, "alice");
+    let mut text = std::fs::read_to_string(&config_path).unwrap();
+    text.push_str(&format!("model = \"{}\"\n", model.display()));
+    std::fs::write(&config_path, text).unwrap();
+    let alice = start(&dir, &config_path, metrics, "alice");
+    wait_until(Duration::from_secs(60), "alice to join", || {
+        registered(&alice)
+    });
+    assert!(
+        alice.log().contains("started from the configured model"),
+        "{}",
+        alice.log()
+    );
+    assert!(
+        !alice.log().contains("training the local model"),
+        "{}",
+        alice.log()
+    );
+    assert!(dir.join("alice/model.safetensors").exists());
+}

@@ -63,6 +63,11 @@ pub struct PeerConfig {
     pub hidden: usize,
     #[serde(default = "default_dim")]
     pub dim: usize,
+    /// A model to start from when the data dir has none yet (e.g. from
+    /// `agora peer train --out`), of this shape; without it, the daemon
+    /// trains one.
+    #[serde(default)]
+    pub model: Option<PathBuf>,
     /// Steps of local training when there is no model checkpoint yet.
     #[serde(default = "default_train_steps")]
     pub train_steps: usize,

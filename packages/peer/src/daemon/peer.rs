@@ -51,6 +51,15 @@ impl Peer {
         let mut model = LocalModel::new(shape, config.seed)?;
         if store.restore("model.safetensors", |path| model.load(path))? {
             info!(path = %store.path("model.safetensors").display(), "loaded the model checkpoint");
+        } else if let Some(start) = &config.model {
+            model
+                .load(start)
+                .map_err(|source| super::StoreError::Model {
+                    path: start.clone(),
+                    source,
+                })?;
+            store.checkpoint("model.safetensors", |path| model.save(path))?;
+            info!(path = %start.display(), "started from the configured model");
         } else {
             info!(
                 steps = config.train_steps,
