@@ -8,7 +8,8 @@
 // PLAN: {
 //   "url": "http://127.0.0.1:PORT/?poll=500",
 //   "network": "embedded",                 // optional: pick this network
-//   "graphs": [{ "graph": "TEXT", "epoch": 2, "ranking": [{ "uid": 0, "address": "…", "stake": "…", "last_paid": "…" }] }],
+//   "graphs": [{ "graph": "TEXT", "epoch": 2, "progress": "absorb: uid 1 of 3",
+//                "ranking": [{ "uid": 0, "address": "…", "stake": "…", "last_paid": "…" }] }],
 //   "errors": [{ "query": "?network=custom&rpc=…", "kind": "unreachable", "text": "Cannot reach" }],
 //   "screenshot": "path.png"               // optional
 // }
@@ -108,6 +109,12 @@ try {
     check(params > 0, `${expected.graph}: no parameters shown`);
     const progress = await page.$eval('#epoch dd[data-key="paged epoch in progress"]', (dd) => dd.textContent);
     check(typeof progress === "string" && progress.length > 0, `${expected.graph}: no epoch progress shown`);
+    if (expected.progress) {
+      check(
+        progress.includes(expected.progress),
+        `${expected.graph}: the epoch in progress shows "${progress}", wants "${expected.progress}"`,
+      );
+    }
   }
   if (plan.screenshot) await page.screenshot({ path: plan.screenshot, fullPage: true });
   for (const expected of plan.errors ?? []) {

@@ -84,6 +84,10 @@ enum ChainCommand {
     Epoch {
         #[arg(long)]
         max_rows: Option<u32>,
+        /// Send at most this many pages and leave the rest of a paged
+        /// epoch in progress (a later `epoch` goes on with it).
+        #[arg(long)]
+        pages: Option<u32>,
         /// On a node: the key that sends the epoch's transactions.
         #[arg(long, default_value = "deployer")]
         key: String,
@@ -132,6 +136,8 @@ pub(crate) enum Op {
     },
     Epoch {
         max_rows: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pages: Option<u32>,
     },
     /// Any market message, as a daemon (`agora peer run`) sends it.
     Execute {
@@ -245,13 +251,9 @@ impl Replayed {
                     .retain(|(n, r, s)| !(n == name && r == row && s == salt));
                 Ok(format!("{name} revealed {} weights", row.len()))
             }
-            Op::Epoch { max_rows } => {
+            Op::Epoch { max_rows, pages } => {
                 self.chain.advance_to_due(TEXT)?;
-                let outcome = self.chain.epoch(ADMIN, TEXT, *max_rows)?;
-                Ok(format!(
-                    "epoch {} ran in {} page(s) and paid {}",
-                    outcome.epoch, outcome.pages, outcome.emitted
-                ))
+                Ok(run_epoch(&mut self.chain, ADMIN, TEXT, *max_rows, *pages)?)
             }
         }
     }
@@ -265,6 +267,46 @@ impl Replayed {
             .map(|p| p.uid)
             .ok_or_else(|| CliError::Invalid(format!("{name} is not registered")))
     }
+}
+
+/// Runs `graph`'s epoch in pages of `max_rows`, all of them or at most
+/// `pages`; the line to print.
+pub(crate) fn run_epoch(
+    chain: &mut impl Chain,
+    name: &str,
+    graph: &str,
+    max_rows: Option<u32>,
+    pages: Option<u32>,
+) -> Result<String, ChainError> {
+    let Some(limit) = pages else {
+        let outcome = chain.epoch(name, graph, max_rows)?;
+        return Ok(format!(
+            "epoch {} ran in {} page(s) and paid {}",
+            outcome.epoch, outcome.pages, outcome.emitted
+        ));
+    };
+    let msg = ExecuteMsg::Epoch {
+        graph: graph.to_string(),
+        max_rows,
+    };
+    for page in 1..=limit {
+        let attributes = chain.execute_market(name, &msg, 0)?;
+        if attributes.get("finished") == Some("true") {
+            return Ok(format!(
+                "epoch {} ran in {page} page(s) and paid {}",
+                attributes.get("epoch").unwrap_or("?"),
+                attributes.get("emitted").unwrap_or("0")
+            ));
+        }
+    }
+    let state = chain.epoch_state(graph)?;
+    Ok(match state.in_progress {
+        Some(progress) => format!(
+            "epoch {} in progress after {} page(s): {} at uid {} of {}",
+            state.epoch, progress.pages, progress.phase, progress.next_uid, progress.peers
+        ),
+        None => format!("epoch {} finished", state.epoch),
+    })
 }
 
 /// The embedded chain a state file describes (for `agora explorer`).
@@ -403,8 +445,11 @@ fn chain(args: &ChainArgs) -> Result<(), CliError> {
             name: name.clone(),
             row: parse_row(row)?,
         }],
-        ChainCommand::Epoch { max_rows, .. } => vec![Op::Epoch {
+        ChainCommand::Epoch {
+            max_rows, pages, ..
+        } => vec![Op::Epoch {
             max_rows: *max_rows,
+            pages: *pages,
         }],
         ChainCommand::Metagraph | ChainCommand::Ranking => {
             let peers = replayed.chain.metagraph(TEXT)?;

@@ -99,6 +99,9 @@ fn agora_explorer_serves_a_chain_state_as_the_cli_ranks_it() {
     chain(&state, &["set-weights", "bob", "2:1"]);
     chain(&state, &["epoch"]);
     chain(&state, &["epoch"]);
+    // A third epoch left in progress after its first page of one uid.
+    let paged = chain(&state, &["epoch", "--max-rows", "1", "--pages", "1"]);
+    assert!(paged.contains("in progress after 1 page(s)"), "{paged}");
     let ranking: Value = serde_json::from_str(&chain(&state, &["ranking", "--json"])).unwrap();
 
     let mut command = agora();
@@ -109,7 +112,12 @@ fn agora_explorer_serves_a_chain_state_as_the_cli_ranks_it() {
     check_page(
         &json!({
             "url": served.url,
-            "graphs": [{ "graph": "TEXT", "epoch": 2, "ranking": ranking }],
+            "graphs": [{
+                "graph": "TEXT",
+                "epoch": 2,
+                "progress": "uid 1 of 3, 1 page(s)",
+                "ranking": ranking
+            }],
         }),
         "state",
     );

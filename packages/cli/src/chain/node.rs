@@ -112,13 +112,16 @@ pub(super) fn run(args: &ChainArgs, network: &str) -> Result<(), CliError> {
             println!("{name} committed {} weights", row.len());
             Ok(())
         }
-        ChainCommand::Epoch { max_rows, key } => {
+        ChainCommand::Epoch {
+            max_rows,
+            pages,
+            key,
+        } => {
             network::sign_as(&mut chain, key)?;
             chain.advance_to_due(graph)?;
-            let outcome = chain.epoch(key, graph, *max_rows)?;
             println!(
-                "epoch {} ran in {} page(s) and paid {}",
-                outcome.epoch, outcome.pages, outcome.emitted
+                "{}",
+                super::run_epoch(&mut chain, key, graph, *max_rows, *pages)?
             );
             reveal_due(&mut chain, network, &contract)
         }
