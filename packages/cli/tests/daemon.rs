@@ -11,31 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn agora() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_agora"))
-}
+mod support;
+
+use support::{agora, state_chain as chain};
 
 fn dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("agora-daemon-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn chain(state: &Path, args: &[&str]) -> String {
-    let out = agora()
-        .arg("chain")
-        .args(args)
-        .arg("--state")
-        .arg(state)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn free_port() -> u16 {

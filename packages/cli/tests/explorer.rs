@@ -4,15 +4,8 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::{Value, json};
-use support::{check_page, serve};
-
-fn agora() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_agora"))
-}
+use support::{agora, check_page, serve, state_chain as chain};
 
 /// The page's error cases, on a server whose embedded market is fine.
 fn error_cases() -> Value {
@@ -66,22 +59,6 @@ fn the_page_shows_the_quick_demos_ranking() {
         }),
         "demo",
     );
-}
-
-fn chain(state: &Path, args: &[&str]) -> String {
-    let out = agora()
-        .arg("chain")
-        .args(args)
-        .arg("--state")
-        .arg(state)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

@@ -16,6 +16,28 @@ fn clients_ts() -> PathBuf {
     workspace().join("clients/ts")
 }
 
+/// The `agora` binary under test.
+pub fn agora() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_agora"))
+}
+
+/// `agora chain ARGS --state STATE`, which must succeed; its stdout.
+pub fn state_chain(state: &Path, args: &[&str]) -> String {
+    let out = agora()
+        .arg("chain")
+        .args(args)
+        .arg("--state")
+        .arg(state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// A serving `agora` process, killed when dropped.
 pub struct Served {
     child: Child,
