@@ -1,5 +1,5 @@
-//! `agora bench`: measured stories of the market, printed as a table (or
-//! JSON). Today one: `copier`.
+//! `agora bench`: measurements printed as a table (or JSON): `copier`, a
+//! story of the market; `axon`, how fast a peer answers.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -9,6 +9,10 @@ use agora_client::copier::{self, CopierCase, CopierRow, Span};
 use agora_market::msg::Consensus;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use agora_peer::corpus::{Corpus, DEFAULT_DIR};
+use agora_peer::market::MarketConfig;
+use agora_peer::speed;
 
 use crate::demo::ConsensusArg;
 use crate::error::{CliError, finish};
@@ -26,6 +30,26 @@ pub enum BenchCommand {
     /// × bond decay 0 and 0.1 × drift periods 8 and 32. G below 1: copying
     /// loses to honest work.
     Copier(CopierArgs),
+    /// How fast an axon answers: requests per second and p50 / p99
+    /// latency of signed forward requests over loopback HTTP, for one and
+    /// for four callers at once, to an axon serving the demo's model.
+    Axon(AxonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AxonArgs {
+    /// Inputs per request.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Requests each caller sends, one after another.
+    #[arg(long, default_value_t = 2000)]
+    requests: usize,
+    /// Callers at once, one measurement each.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4])]
+    callers: Vec<usize>,
+    /// One JSON array of rows instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -54,7 +78,55 @@ pub struct CopierArgs {
 pub fn run(command: BenchCommand) -> ExitCode {
     match command {
         BenchCommand::Copier(args) => finish("bench copier", copier_bench(&args)),
+        BenchCommand::Axon(args) => finish("bench axon", axon_bench(&args)),
     }
+}
+
+fn axon_bench(args: &AxonArgs) -> Result<(), CliError> {
+    if args.batch == 0 || args.requests == 0 || args.callers.contains(&0) {
+        return Err(CliError::Invalid(
+            "--batch, --requests and every --callers must be at least 1".to_string(),
+        ));
+    }
+    if args.callers.iter().any(|c| *c > 200) {
+        return Err(CliError::Invalid("--callers: at most 200".to_string()));
+    }
+    let corpus = Corpus::load(std::path::Path::new(DEFAULT_DIR))
+        .map_err(CliError::io(format!("reading the corpus {DEFAULT_DIR}")))?;
+    let shape = MarketConfig::quick().shape;
+    let runtime = tokio::runtime::Runtime::new().map_err(CliError::io("starting the runtime"))?;
+    let rows = runtime
+        .block_on(speed::measure(
+            shape,
+            args.batch,
+            args.requests,
+            &args.callers,
+            &corpus.held_out,
+        ))
+        .map_err(|e| CliError::Invalid(format!("measuring: {e}")))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "model: context {}, embed {}, hidden {}, dim {} (the demo's)",
+        shape.context, shape.embed, shape.hidden, shape.dim
+    );
+    println!("| callers | batch | requests | failed | requests/s |  p50 ms |  p99 ms |");
+    println!("|---------|-------|----------|--------|------------|---------|---------|");
+    for row in &rows {
+        println!(
+            "| {:>7} | {:>5} | {:>8} | {:>6} | {:>10.0} | {:>7.2} | {:>7.2} |",
+            row.callers,
+            row.batch,
+            row.requests,
+            row.failed,
+            row.requests_per_second,
+            row.p50_ms,
+            row.p99_ms
+        );
+    }
+    Ok(())
 }
 
 fn copier_bench(args: &CopierArgs) -> Result<(), CliError> {

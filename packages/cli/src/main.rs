@@ -67,9 +67,9 @@ enum Command {
     /// Store a new artifact and migrate the network's recorded market to
     /// it (the key must be the contract's admin).
     Migrate(deploy::MigrateArgs),
-    /// Measured stories of the market on the embedded chain. `agora bench
-    /// copier`: does copying the visible consensus pay, per consensus mode
-    /// and commit-reveal setting?
+    /// Measurements. `agora bench copier`: does copying the visible
+    /// consensus pay, per consensus mode and commit-reveal setting? `agora
+    /// bench axon`: how fast a peer's axon answers.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }

@@ -84,3 +84,37 @@ fn a_bad_span_is_refused_with_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no case matches"));
 }
+
+/// `agora bench axon --json`: a row per caller count, every request
+/// answered, percentiles in order.
+#[test]
+fn bench_axon_measures_one_and_four_callers() {
+    let output = agora(&["bench", "axon", "--json", "--requests", "20"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).expect("one JSON array");
+    let callers: Vec<u64> = rows
+        .iter()
+        .map(|r| r["callers"].as_u64().unwrap())
+        .collect();
+    assert_eq!(callers, [1, 4]);
+    for row in &rows {
+        assert_eq!(row["batch"], 64);
+        assert_eq!(
+            row["requests"].as_u64().unwrap(),
+            20 * row["callers"].as_u64().unwrap()
+        );
+        assert_eq!(row["failed"], 0, "{row}");
+        assert!(row["requests_per_second"].as_f64().unwrap() > 0.0);
+        let (p50, p99) = (
+            row["p50_ms"].as_f64().unwrap(),
+            row["p99_ms"].as_f64().unwrap(),
+        );
+        assert!(0.0 < p50 && p50 <= p99, "{row}");
+    }
+    let refused = agora(&["bench", "axon", "--callers", "0"]);
+    assert_eq!(refused.status.code(), Some(2));
+}

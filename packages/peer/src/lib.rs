@@ -22,6 +22,7 @@ pub mod market;
 pub mod model;
 pub mod quality;
 pub mod rng;
+pub mod speed;
 pub mod tensor;
 pub mod validator;
 pub mod weights;
