@@ -37,6 +37,7 @@ pub struct Dendrite {
     key: PeerKey,
     deadline: Duration,
     failures: Mutex<BTreeMap<u16, u32>>,
+    calls: Mutex<BTreeMap<u16, u32>>,
     /// The largest response body read, in bytes.
     pub max_response: usize,
 }
@@ -52,6 +53,7 @@ impl Dendrite {
             key,
             deadline,
             failures: Mutex::default(),
+            calls: Mutex::default(),
             max_response: 16 << 20,
         }
     }
@@ -59,6 +61,11 @@ impl Dendrite {
     /// Failed calls so far, by uid.
     pub fn failures(&self) -> BTreeMap<u16, u32> {
         self.failures.lock().expect("not poisoned").clone()
+    }
+
+    /// Calls so far, by uid.
+    pub fn calls(&self) -> BTreeMap<u16, u32> {
+        self.calls.lock().expect("not poisoned").clone()
     }
 
     /// Sends `inputs` (each `context` bytes) to every neighbour at once;
@@ -74,6 +81,12 @@ impl Dendrite {
         let calls = neighbours.iter().map(|neighbour| {
             let body = body.clone();
             async move {
+                *self
+                    .calls
+                    .lock()
+                    .expect("not poisoned")
+                    .entry(neighbour.uid)
+                    .or_default() += 1;
                 let call = self.call(neighbour, body, inputs.len(), dim);
                 let result = match tokio::time::timeout(self.deadline, call).await {
                     Ok(result) => result,

@@ -2,6 +2,7 @@
 //! the neighbours with the sparse gate, calling only those some input
 //! routes to; value each neighbour; turn the values into a weight row.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,8 +19,11 @@ pub struct Assessment {
     /// Held-out loss through the neighbours.
     pub gated_loss: f32,
     /// Each neighbour's worth: how much the loss rises without it, times
-    /// (1 + its mean gate weight while learning).
+    /// (1 + its mean gate weight while learning), times its reliability.
     pub worth: Vec<(u16, f64)>,
+    /// Each neighbour's share of calls answered since the last `learn`
+    /// began (1 when all were): failures lower its worth (whitepaper §9).
+    pub reliability: Vec<(u16, f64)>,
 }
 
 /// Held-out batches each assessment averages.
@@ -33,6 +37,8 @@ pub struct Validator {
     neighbours: Vec<Neighbour>,
     /// Mean gate weight per neighbour over the last `learn`.
     importance: Vec<f32>,
+    /// The dendrite's (calls, failures) when the last `learn` began.
+    counted: (BTreeMap<u16, u32>, BTreeMap<u16, u32>),
     batch_size: usize,
 }
 
@@ -49,6 +55,7 @@ impl Validator {
         Ok(Self {
             uid,
             importance: vec![0.0; neighbours.len()],
+            counted: Default::default(),
             local,
             gated_head,
             dendrite: Dendrite::new(key, deadline),
@@ -105,6 +112,7 @@ impl Validator {
         mut keep: Option<&mut Vec<DistillPair>>,
     ) -> candle_core::Result<f32> {
         let mut last = f32::NAN;
+        self.counted = (self.dendrite.calls(), self.dendrite.failures());
         let mut importance = vec![0.0f32; self.neighbours.len()];
         for step in 0..steps {
             let (contexts, next) = batch(
@@ -158,17 +166,43 @@ impl Validator {
                 *sum += gain * share;
             }
         }
+        let reliability: Vec<(u16, f64)> = self
+            .neighbours
+            .iter()
+            .map(|n| (n.uid, self.reliability(n.uid)))
+            .collect();
         let worth = self
             .neighbours
             .iter()
             .zip(gains.iter().zip(&self.importance))
-            .map(|(n, (gain, importance))| (n.uid, f64::from(gain.max(0.0) * (1.0 + importance))))
+            .zip(&reliability)
+            .map(|((n, (gain, importance)), (_, reliable))| {
+                (
+                    n.uid,
+                    f64::from(gain.max(0.0) * (1.0 + importance)) * reliable,
+                )
+            })
             .collect();
         Ok(Assessment {
             alone_loss,
             gated_loss,
             worth,
+            reliability,
         })
+    }
+
+    /// The share of calls to `uid` answered since the last `learn` began.
+    fn reliability(&self, uid: u16) -> f64 {
+        let since = |now: BTreeMap<u16, u32>, then: &BTreeMap<u16, u32>| {
+            let before = then.get(&uid).copied().unwrap_or(0);
+            now.get(&uid).copied().unwrap_or(0).saturating_sub(before)
+        };
+        let calls = since(self.dendrite.calls(), &self.counted.0);
+        let failures = since(self.dendrite.failures(), &self.counted.1);
+        if calls == 0 {
+            return 1.0;
+        }
+        1.0 - f64::from(failures.min(calls)) / f64::from(calls)
     }
 
     /// The row to send with `set_weights` (or to commit).

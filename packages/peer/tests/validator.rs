@@ -1,0 +1,104 @@
+//! The validator values neighbours over real HTTP: one that fails half its
+//! calls keeps half its reliability, and its worth is scaled by it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use agora_client::{Chain, EmbeddedChain, key_account};
+use agora_market::msg::{GraphParams, TEXT};
+use agora_peer::axon::router;
+use agora_peer::corpus::{Corpus, DEFAULT_DIR};
+use agora_peer::local::{LocalModel, Shape};
+use agora_peer::{AxonConfig, Neighbour, PeerKey, Registry, Validator};
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+
+const SHAPE: Shape = Shape {
+    context: 8,
+    embed: 8,
+    hidden: 16,
+    dim: 8,
+};
+
+/// Serves `model`; with `flaky`, every other request gets a 503.
+async fn serve(model: Arc<LocalModel>, registry: Registry, flaky: bool) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let app = router(model, registry, AxonConfig::new(TEXT)).layer(middleware::from_fn(
+        move |request: Request, next: Next| {
+            let count = Arc::clone(&count);
+            async move {
+                if flaky && count.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
+                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+                let response: Response = next.run(request).await;
+                response
+            }
+        },
+    ));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_neighbour_that_fails_half_its_calls_loses_half_its_worth() {
+    let corpus = Corpus::load(std::path::Path::new(DEFAULT_DIR)).unwrap();
+    let caller = PeerKey::from_secret(&[2; 32]).unwrap();
+    let mut chain = EmbeddedChain::new(
+        "uagora",
+        "admin",
+        10u128.pow(12),
+        GraphParams::builder()
+            .emission_per_epoch(1_000)
+            .unbonding_period(10)
+            .build(),
+    )
+    .unwrap();
+    let name = key_account(&caller.public_key());
+    chain.fund("admin", &name, 1_000).unwrap();
+    chain
+        .register(&name, TEXT, "http://127.0.0.1:1", 0)
+        .unwrap();
+    let registry = Registry::new(&chain);
+    registry.refresh(&chain, TEXT).unwrap();
+
+    let mut model = LocalModel::new(SHAPE, 3).unwrap();
+    model.train(&corpus.train, 100, 32, 3).unwrap();
+    let model = Arc::new(model);
+    let steady = serve(Arc::clone(&model), registry.clone(), false).await;
+    let flaky = serve(Arc::clone(&model), registry, true).await;
+    let local = Arc::new(LocalModel::new(SHAPE, 4).unwrap());
+    let neighbours = vec![
+        Neighbour {
+            uid: 0,
+            endpoint: steady,
+        },
+        Neighbour {
+            uid: 1,
+            endpoint: flaky,
+        },
+    ];
+    let mut validator =
+        Validator::new(9, local, caller, neighbours, 2, Duration::from_secs(5)).unwrap();
+    validator.learn(&corpus.train, 8, 1, None).await.unwrap();
+    let assessment = validator.assess(&corpus.held_out, 1).await.unwrap();
+    let reliability: Vec<(u16, f64)> = assessment.reliability.clone();
+    assert_eq!(reliability[0], (0, 1.0));
+    let (uid, flaky_share) = reliability[1];
+    assert_eq!(uid, 1);
+    assert!(
+        (0.4..=0.6).contains(&flaky_share),
+        "every other call failed: {flaky_share}"
+    );
+    // A failed call also gives zeros, so its loss-based worth is lower
+    // too; the reliability scales what is left.
+    assert!(
+        assessment.worth[1].1 <= assessment.worth[0].1,
+        "{:?}",
+        assessment.worth
+    );
+}
