@@ -34,6 +34,7 @@ fn free_port() -> u16 {
 struct Daemon {
     child: Child,
     log: PathBuf,
+    config: PathBuf,
     metrics: u16,
 }
 
@@ -93,6 +94,7 @@ fn start(dir: &Path, config: &Path, metrics: u16, key: &str) -> Daemon {
     Daemon {
         child,
         log,
+        config: config.to_path_buf(),
         metrics,
     }
 }
@@ -140,18 +142,24 @@ fn scrape(port: u16) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// Daemons alice and bob on `state`, once both have joined.
+fn two_daemons(dir: &Path, state: &Path) -> (Daemon, Daemon) {
+    let (alice_config, alice_metrics) = config(dir, state, "alice");
+    let (bob_config, bob_metrics) = config(dir, state, "bob");
+    let alice = start(dir, &alice_config, alice_metrics, "alice");
+    let bob = start(dir, &bob_config, bob_metrics, "bob");
+    wait_until(Duration::from_secs(120), "both daemons to join", || {
+        registered(&alice) && registered(&bob)
+    });
+    (alice, bob)
+}
+
 #[test]
 fn two_daemons_and_a_validator_are_paid_and_stop_on_sigterm() {
     let dir = dir("paid");
     let state = dir.join("chain.json");
     chain(&state, &["init", "--epoch-length", "4"]);
-    let (alice_config, alice_metrics) = config(&dir, &state, "alice");
-    let (bob_config, bob_metrics) = config(&dir, &state, "bob");
-    let mut alice = start(&dir, &alice_config, alice_metrics, "alice");
-    let bob = start(&dir, &bob_config, bob_metrics, "bob");
-    wait_until(Duration::from_secs(120), "both daemons to join", || {
-        registered(&alice) && registered(&bob)
-    });
+    let (mut alice, bob) = two_daemons(&dir, &state);
     // The third validator weights both daemons.
     chain(&state, &["register", "carol"]);
     chain(&state, &["stake", "carol", "3000000"]);
@@ -224,13 +232,7 @@ fn a_daemon_killed_between_commit_and_reveal_reveals_after_restart() {
     let dir = dir("reveal");
     let state = dir.join("chain.json");
     chain(&state, &["init", "--epoch-length", "4", "--commit-reveal"]);
-    let (alice_config, alice_metrics) = config(&dir, &state, "alice");
-    let (bob_config, bob_metrics) = config(&dir, &state, "bob");
-    let mut alice = start(&dir, &alice_config, alice_metrics, "alice");
-    let bob = start(&dir, &bob_config, bob_metrics, "bob");
-    wait_until(Duration::from_secs(120), "both daemons to join", || {
-        registered(&alice) && registered(&bob)
-    });
+    let (mut alice, bob) = two_daemons(&dir, &state);
     // Epochs until alice has a commit waiting (she needs bob as a
     // neighbour first).
     let pending = dir.join("alice/pending.json");
@@ -260,7 +262,7 @@ fn a_daemon_killed_between_commit_and_reveal_reveals_after_restart() {
     alice.child.wait().unwrap();
     chain(&state, &["epoch"]);
     let before = alice.log();
-    let alice = start(&dir, &alice_config, alice_metrics, "alice");
+    let alice = start(&dir, &alice.config.clone(), alice.metrics, "alice");
     wait_until(
         Duration::from_secs(60),
         "the restarted daemon to reveal",

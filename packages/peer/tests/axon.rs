@@ -78,6 +78,14 @@ fn chain(keys: &[&PeerKey]) -> EmbeddedChain {
     chain
 }
 
+/// The registry of a chain where `keys` are registered.
+fn registered(keys: &[&PeerKey]) -> Registry {
+    let chain = chain(keys);
+    let registry = Registry::new(&chain);
+    registry.refresh(&chain, TEXT).unwrap();
+    registry
+}
+
 /// Serves an axon on a free loopback port; returns its base URL.
 async fn serve(model: impl Model, registry: Registry, config: AxonConfig) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -207,9 +215,7 @@ async fn a_registered_caller_is_served_and_everyone_else_gets_a_4xx() {
 #[tokio::test]
 async fn callers_are_rate_limited_and_slow_requests_time_out() {
     let (server, caller) = (key(1), key(2));
-    let chain = chain(&[&server, &caller]);
-    let registry = Registry::new(&chain);
-    registry.refresh(&chain, TEXT).unwrap();
+    let registry = registered(&[&server, &caller]);
     let mut limited = config();
     limited.requests_per_second = NonZeroU32::new(2).unwrap();
     let url = serve(
@@ -251,9 +257,7 @@ async fn callers_are_rate_limited_and_slow_requests_time_out() {
 #[tokio::test]
 async fn hanging_and_dead_neighbours_give_zeros_within_the_deadline_and_are_remembered() {
     let (server, caller) = (key(1), key(2));
-    let chain = chain(&[&server, &caller]);
-    let registry = Registry::new(&chain);
-    registry.refresh(&chain, TEXT).unwrap();
+    let registry = registered(&[&server, &caller]);
     let good = serve(
         Sums {
             delay: Duration::ZERO,
@@ -324,9 +328,7 @@ async fn hanging_and_dead_neighbours_give_zeros_within_the_deadline_and_are_reme
 #[tokio::test]
 async fn a_neighbour_that_dies_mid_epoch_turns_to_zeros() {
     let (server, caller) = (key(1), key(2));
-    let chain = chain(&[&server, &caller]);
-    let registry = Registry::new(&chain);
-    registry.refresh(&chain, TEXT).unwrap();
+    let registry = registered(&[&server, &caller]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = router(
@@ -366,9 +368,7 @@ async fn a_neighbour_that_dies_mid_epoch_turns_to_zeros() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_axon_answers_503_and_a_failing_model_500() {
     let (server, caller) = (key(1), key(2));
-    let chain = chain(&[&server, &caller]);
-    let registry = Registry::new(&chain);
-    registry.refresh(&chain, TEXT).unwrap();
+    let registry = registered(&[&server, &caller]);
     let mut narrow = config();
     narrow.max_concurrent = 1;
     narrow.max_queue = 1;
@@ -401,9 +401,7 @@ async fn a_full_axon_answers_503_and_a_failing_model_500() {
 #[tokio::test]
 async fn a_response_past_the_cap_is_a_failure_not_an_answer() {
     let (server, caller) = (key(1), key(2));
-    let chain = chain(&[&server, &caller]);
-    let registry = Registry::new(&chain);
-    registry.refresh(&chain, TEXT).unwrap();
+    let registry = registered(&[&server, &caller]);
     let url = serve(
         Sums {
             delay: Duration::ZERO,
