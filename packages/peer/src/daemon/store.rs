@@ -100,30 +100,15 @@ impl Store {
     }
 
     /// Saves a checkpoint through `save` (which writes a file at the path
-    /// it is given) atomically: into a temporary file, fsync, rename.
+    /// it is given) atomically ([`agora_client::durable::replace`]).
     pub fn checkpoint(
         &self,
         name: &str,
         save: impl FnOnce(&Path) -> candle_core::Result<()>,
     ) -> Result<(), StoreError> {
         let path = self.path(name);
-        let tmp = self.path(&format!("{name}.tmp"));
-        save(&tmp).map_err(|source| StoreError::Model {
-            path: tmp.clone(),
-            source,
-        })?;
-        let io = |source| StoreError::Io {
-            path: path.clone(),
-            source,
-        };
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
-        if let Ok(dir) = std::fs::File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        agora_client::durable::replace(&path, save)
+            .map_err(|source| StoreError::Model { path, source })
     }
 
     /// Loads a checkpoint through `load` if it exists; whether it did.
