@@ -194,9 +194,9 @@ impl Replayed {
         Ok(())
     }
 
-    /// Any market message from `name` (funded on first use), as a new
-    /// block: how a daemon's messages enter and replay.
-    pub(crate) fn execute(
+    /// Any market message from `name` (funded on first use), in the
+    /// current block.
+    fn send(
         &mut self,
         name: &str,
         msg: &ExecuteMsg,
@@ -204,25 +204,34 @@ impl Replayed {
     ) -> Result<Attributes, ChainError> {
         self.account(name)
             .map_err(|e| ChainError::Refused(e.to_string()))?;
-        self.chain.advance(1);
         self.chain.execute_market(name, msg, funds)
     }
 
-    /// One message, as a new block.
+    /// [`Replayed::send`] as a new block, as [`Replayed::apply`] replays
+    /// it: how a daemon's messages enter.
+    pub(crate) fn execute(
+        &mut self,
+        name: &str,
+        msg: &ExecuteMsg,
+        funds: u128,
+    ) -> Result<Attributes, ChainError> {
+        self.chain.advance(1);
+        self.send(name, msg, funds)
+    }
+
+    /// One message, as a new block (or the blocks that passed).
     pub(crate) fn apply(&mut self, op: &Op) -> Result<String, CliError> {
+        let blocks = match op {
+            Op::Advance { blocks } => *blocks,
+            _ => 1,
+        };
+        self.chain.advance(blocks);
         match op {
+            Op::Advance { blocks } => Ok(format!("{blocks} blocks passed")),
             Op::Execute { name, msg, funds } => {
-                self.execute(name, msg, *funds)?;
-                return Ok(format!("{name} sent a message"));
+                self.send(name, msg, *funds)?;
+                Ok(format!("{name} sent a message"))
             }
-            Op::Advance { blocks } => {
-                self.chain.advance(*blocks);
-                return Ok(format!("{blocks} blocks passed"));
-            }
-            _ => self.chain.advance(1),
-        }
-        match op {
-            Op::Execute { .. } | Op::Advance { .. } => Ok(String::new()),
             Op::Register { name, endpoint } => {
                 self.account(name)?;
                 let uid = self.chain.register(name, TEXT, endpoint, 0)?;
@@ -278,26 +287,11 @@ pub(crate) fn run_epoch(
     max_rows: Option<u32>,
     pages: Option<u32>,
 ) -> Result<String, ChainError> {
-    let Some(limit) = pages else {
-        let outcome = chain.epoch(name, graph, max_rows)?;
+    if let Some(outcome) = chain.epoch_pages(name, graph, max_rows, pages)? {
         return Ok(format!(
             "epoch {} ran in {} page(s) and paid {}",
             outcome.epoch, outcome.pages, outcome.emitted
         ));
-    };
-    let msg = ExecuteMsg::Epoch {
-        graph: graph.to_string(),
-        max_rows,
-    };
-    for page in 1..=limit {
-        let attributes = chain.execute_market(name, &msg, 0)?;
-        if attributes.get("finished") == Some("true") {
-            return Ok(format!(
-                "epoch {} ran in {page} page(s) and paid {}",
-                attributes.get("epoch").unwrap_or("?"),
-                attributes.get("emitted").unwrap_or("0")
-            ));
-        }
     }
     let state = chain.epoch_state(graph)?;
     Ok(match state.in_progress {

@@ -229,12 +229,25 @@ pub trait Chain {
         graph: &str,
         max_rows: Option<u32>,
     ) -> Result<EpochOutcome, ChainError> {
+        self.epoch_pages(name, graph, max_rows, None)?
+            .ok_or_else(|| ChainError::Query(format!("the epoch of {graph} did not finish")))
+    }
+    /// Runs `graph`'s epoch, `max_rows` uids a page, for at most `limit`
+    /// pages (`None`: to its last page); `None` when it is left in
+    /// progress.
+    fn epoch_pages(
+        &mut self,
+        name: &str,
+        graph: &str,
+        max_rows: Option<u32>,
+        limit: Option<u32>,
+    ) -> Result<Option<EpochOutcome>, ChainError> {
         let msg = ExecuteMsg::Epoch {
             graph: graph.to_string(),
             max_rows,
         };
         let mut pages = 0;
-        loop {
+        while limit.is_none_or(|limit| pages < limit) {
             let attributes = self.execute_market(name, &msg, 0)?;
             pages += 1;
             if attributes.get("finished") == Some("true") {
@@ -244,13 +257,14 @@ pub trait Chain {
                         .and_then(|v| v.parse::<u128>().ok())
                         .unwrap_or_default()
                 };
-                return Ok(EpochOutcome {
+                return Ok(Some(EpochOutcome {
                     epoch: number("epoch") as u64,
                     pages,
                     emitted: number("emitted"),
-                });
+                }));
             }
         }
+        Ok(None)
     }
 
     /// Every peer of `graph`, in uid order (all pages of the query).
