@@ -179,15 +179,14 @@ fn demo(args: &DemoArgs) -> Result<(), CliError> {
     let report = match &args.node.network.network {
         None if args.serve.is_some() => {
             let chain = Shared::new(embedded_market(&config)?);
-            let (explorer, desk) = Explorer::embedded(chain.lock().contract().to_string());
+            // The chain is not Send: the page is answered on this thread,
+            // between the market's calls.
+            let local = tokio::task::LocalSet::new();
+            let explorer = Explorer::embedded(&chain, &local);
             let port = args.serve.unwrap_or_default();
             let (address, server) = runtime.block_on(explorer.bind(port))?;
             runtime.spawn(server);
             bars.println(format!("explorer: http://{address}/")).ok();
-            // The chain is not Send: the desk answers the page on this
-            // thread, between the market's calls.
-            let local = tokio::task::LocalSet::new();
-            local.spawn_local(desk.answer_all(chain.clone()));
             let report = local.block_on(
                 &runtime,
                 run_market_on(&mut chain.clone(), EMBEDDED_FUNDER, &config, &stop, watch),

@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use clap::Args;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::LocalSet;
 
 use crate::error::{CliError, finish};
 use crate::network::{self, NetworkArgs};
@@ -73,28 +74,22 @@ pub struct NetworkEntry {
 /// A JSON-RPC request for the embedded chain, and where its answer goes.
 type RpcCall = (Bytes, oneshot::Sender<serde_json::Value>);
 
-/// What the server offers. The embedded chain is not `Send` (cw-multi-test
-/// keeps boxed closures), so the server hands its RPC requests to a
-/// [`ChainDesk`] polled on the chain's own thread.
-#[derive(Clone)]
+/// What the server offers: the networks, and for an embedded chain where
+/// its RPC requests go. That chain is not `Send` (cw-multi-test keeps
+/// boxed closures), so they are answered by a task on the chain's own
+/// thread.
+#[derive(Clone, Default)]
 pub struct Explorer {
     rpc: Option<mpsc::Sender<RpcCall>>,
     pub networks: Vec<NetworkEntry>,
 }
 
-/// Answers the explorer's RPC requests from the thread that owns the chain.
-pub struct ChainDesk(mpsc::Receiver<RpcCall>);
-
-impl ChainDesk {
-    /// Answers requests until every [`Explorer`] handle is gone. Spawn it
-    /// on a `LocalSet` beside whatever else uses `chain` (the demo's
-    /// market): each answer locks the chain between two of that work's
-    /// calls.
-    pub async fn answer_all(mut self, chain: Shared<EmbeddedChain>) {
-        while let Some((body, reply)) = self.0.recv().await {
-            // The page may have gone: nothing to do with an unsent answer.
-            let _ = reply.send(agora_client::comet::answer(&chain.lock(), &body));
-        }
+/// Answers RPC requests until every [`Explorer`] handle is gone; each
+/// answer locks the chain between two calls of whatever else uses it.
+async fn answer_all(mut requests: mpsc::Receiver<RpcCall>, chain: Shared<EmbeddedChain>) {
+    while let Some((body, reply)) = requests.recv().await {
+        // The page may have gone: nothing to do with an unsent answer.
+        let _ = reply.send(agora_client::comet::answer(&chain.lock(), &body));
     }
 }
 
@@ -103,18 +98,21 @@ impl ChainDesk {
 const QUEUE: usize = 64;
 
 impl Explorer {
-    /// The embedded chain with its market at `contract`, listed first.
-    pub fn embedded(contract: String) -> (Self, ChainDesk) {
+    /// The embedded `chain`, listed first. Its RPC is answered by a task
+    /// spawned on `local`: run the chain's other work on that `LocalSet`
+    /// too (the demo's market), or block on it.
+    pub fn embedded(chain: &Shared<EmbeddedChain>, local: &LocalSet) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        let explorer = Self {
+        let contract = chain.lock().contract().to_string();
+        local.spawn_local(answer_all(receiver, chain.clone()));
+        Self {
             rpc: Some(sender),
             networks: vec![NetworkEntry {
                 name: EMBEDDED.to_string(),
                 rpc: "rpc".to_string(),
                 contract: Some(contract),
             }],
-        };
-        (explorer, ChainDesk(receiver))
+        }
     }
 
     fn router(self) -> Router {
@@ -201,22 +199,10 @@ fn explorer(args: &ExplorerArgs) -> Result<(), CliError> {
                 .to_string(),
         ));
     }
-    let chain = match &args.state {
-        Some(path) => Some(Shared::new(crate::chain::load_chain(path)?)),
-        None => None,
-    };
-    let (mut explorer, desk) = match &chain {
-        Some(chain) => {
-            let (explorer, desk) = Explorer::embedded(chain.lock().contract().to_string());
-            (explorer, Some(desk))
-        }
-        None => (
-            Explorer {
-                rpc: None,
-                networks: Vec::new(),
-            },
-            None,
-        ),
+    let local = LocalSet::new();
+    let mut explorer = match &args.state {
+        Some(path) => Explorer::embedded(&Shared::new(crate::chain::load_chain(path)?), &local),
+        None => Explorer::default(),
     };
     let network_args = NetworkArgs {
         network: None,
@@ -234,10 +220,6 @@ fn explorer(args: &ExplorerArgs) -> Result<(), CliError> {
         });
     }
     let runtime = tokio::runtime::Runtime::new().map_err(CliError::io("starting the runtime"))?;
-    let local = tokio::task::LocalSet::new();
-    if let (Some(desk), Some(chain)) = (desk, chain) {
-        local.spawn_local(desk.answer_all(chain));
-    }
     local.block_on(&runtime, async {
         let (address, server) = explorer.bind(args.port).await?;
         println!("explorer: http://{address}/ (Ctrl-C stops it)");
