@@ -29,10 +29,6 @@ impl<C> Retrying<C> {
     pub fn inner(&self) -> &C {
         &self.inner
     }
-
-    pub fn inner_mut(&mut self) -> &mut C {
-        &mut self.inner
-    }
 }
 
 /// Calls `call` until it answers something other than a transport error,

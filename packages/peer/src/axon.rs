@@ -22,6 +22,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agora_client::{Chain, ChainError, KeyAddresser};
+use agora_market::msg::PeerInfo;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -90,14 +91,17 @@ impl Registry {
 
     /// Reads `graph`'s metagraph again; returns how many peers it holds.
     pub fn refresh(&self, chain: &impl Chain, graph: &str) -> Result<usize, ChainError> {
-        let peers: BTreeSet<String> = chain
-            .metagraph(graph)?
-            .into_iter()
-            .map(|peer| peer.address.to_string())
-            .collect();
-        let count = peers.len();
-        *self.addresses.write().expect("not poisoned") = peers;
-        Ok(count)
+        Ok(self.update(&chain.metagraph(graph)?))
+    }
+
+    /// Takes `peers`, a metagraph just read, as the registered ones;
+    /// returns how many there are.
+    pub fn update(&self, peers: &[PeerInfo]) -> usize {
+        let addresses: BTreeSet<String> =
+            peers.iter().map(|peer| peer.address.to_string()).collect();
+        let count = addresses.len();
+        *self.addresses.write().expect("not poisoned") = addresses;
+        count
     }
 
     /// The registered address a public key signs for, if any.

@@ -3,6 +3,8 @@
 //! `max_weights_per_row` entries, no normalized weight above
 //! `max_weight_limit` (unless the graph is too small for the cap to bind).
 
+use agora_market::msg::{Dec, EpochStateResponse, GraphParams};
+
 /// The graph's rules a row must meet.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RowRules {
@@ -26,22 +28,34 @@ impl RowRules {
         graph: &str,
         own_uid: u16,
     ) -> Result<Self, agora_client::ChainError> {
-        let state = chain.epoch_state(graph)?;
-        let params = chain.params(graph)?;
+        Ok(Self::new(
+            &chain.params(graph)?,
+            &chain.epoch_state(graph)?,
+            own_uid,
+        ))
+    }
+
+    /// The rules of a graph's `params` and epoch `state`, for `own_uid`.
+    pub fn new(params: &GraphParams, state: &EpochStateResponse, own_uid: u16) -> Self {
         let k = if params.commit_reveal {
             let rise = params.peg_step.saturating_mul(params.reveal_period as u32);
             state.k.saturating_add(rise).min(params.peg_ceiling)
         } else {
             state.k
         };
-        Ok(Self {
+        Self {
             own_uid,
             peers: state.peers,
             min_entries: k as usize,
             max_entries: params.max_weights_per_row as usize,
             max_weight: params.max_weight_limit.0.to_string().parse().unwrap_or(1.0),
-        })
+        }
     }
+}
+
+/// A contract decimal as a float, for logs, metrics and reports.
+pub fn float(value: &Dec) -> f64 {
+    value.0.to_string().parse().unwrap_or(0.0)
 }
 
 /// The largest value a row entry takes.

@@ -13,7 +13,7 @@ use super::store::{GateNeighbours, Pending, Store, Worth};
 use super::{DaemonError, Identity, PeerConfig, Served, io};
 use crate::corpus::Corpus;
 use crate::local::{DistillPair, LocalModel, batch};
-use crate::weights::{RowRules, weight_row};
+use crate::weights::{RowRules, float, weight_row};
 use crate::{Neighbour, Registry, Validator};
 
 /// Student passes over the epoch's distillation pairs.
@@ -23,16 +23,13 @@ pub(super) struct Peer {
     identity: Identity,
     config: PeerConfig,
     store: Store,
-    corpus: Corpus,
+    corpus: Arc<Corpus>,
     local: Arc<LocalModel>,
     student: LocalModel,
-    validator: Option<Validator>,
+    /// The validator, and the neighbours (uid, address) its gate is for.
+    validator: Option<(GateNeighbours, Validator)>,
     worth: BTreeMap<u16, Worth>,
     address: String,
-}
-
-fn number(value: &agora_market::msg::Dec) -> f64 {
-    value.0.to_string().parse().unwrap_or(0.0)
 }
 
 impl Peer {
@@ -80,7 +77,7 @@ impl Peer {
             identity,
             config: config.clone(),
             store,
-            corpus,
+            corpus: Arc::new(corpus),
             local: Arc::new(model),
             student,
             validator: None,
@@ -144,12 +141,22 @@ impl Peer {
         Ok(me.uid)
     }
 
-    /// Reveals every pending commit whose window has come; one too early
-    /// stays, one the contract no longer takes is dropped (logged).
-    fn reveal_due(&mut self, chain: &mut impl Chain, epoch: u64) -> Result<(), DaemonError> {
-        let period = chain.params(&self.config.graph)?.reveal_period;
+    /// Reveals every pending commit whose window (`period` epochs after
+    /// its commit) has come; one too early stays, one the contract no
+    /// longer takes is dropped (logged). The file is written once, if
+    /// anything left it.
+    fn reveal_due(
+        &mut self,
+        chain: &mut impl Chain,
+        epoch: u64,
+        period: u64,
+    ) -> Result<(), DaemonError> {
+        let all = self.store.pending()?;
+        let count = all.len();
         let mut kept = Vec::new();
-        for pending in self.store.pending()? {
+        let mut failed = None;
+        let mut waiting = all.into_iter();
+        for pending in waiting.by_ref() {
             if pending.epoch + period > epoch {
                 kept.push(pending);
                 continue;
@@ -168,16 +175,19 @@ impl Peer {
                     warn!(%reason, committed_at = pending.epoch, "dropped a commit the contract no longer takes");
                 }
                 Err(error) => {
-                    // Not reached the chain: keep it for the next try.
+                    // Not reached the chain: this one and the rest wait
+                    // for the next try.
                     kept.push(pending);
-                    self.store.write("pending.json", &kept)?;
-                    return Err(error.into());
+                    failed = Some(error);
+                    break;
                 }
             }
+        }
+        kept.extend(waiting);
+        if kept.len() != count {
             self.store.write("pending.json", &kept)?;
         }
-        self.store.write("pending.json", &kept)?;
-        Ok(())
+        failed.map_or(Ok(()), |error| Err(error.into()))
     }
 
     /// The validator for these neighbours: the same one while they stay,
@@ -193,51 +203,37 @@ impl Peer {
                 .map(|(n, address)| (n.uid, address.clone()))
                 .collect(),
         );
-        let same = self.validator.as_ref().is_some_and(|v| {
-            v.uid == uid
-                && v.neighbours()
-                    .iter()
-                    .map(|n| n.uid)
-                    .eq(wanted.0.iter().map(|(u, _)| *u))
-                && self
-                    .store
-                    .read::<GateNeighbours>("gate.json")
-                    .ok()
-                    .flatten()
-                    .as_ref()
-                    == Some(&wanted)
-        });
         match self.validator.take() {
-            Some(validator) if same => return Ok(self.validator.insert(validator)),
+            Some((gate, validator)) if gate == wanted && validator.uid == uid => {
+                return Ok(&mut self.validator.insert((gate, validator)).1);
+            }
             _ => {}
         }
+        let mut validator = Validator::new(
+            uid,
+            Arc::clone(&self.local),
+            self.identity.key.clone(),
+            neighbours.into_iter().map(|(n, _)| n).collect(),
+            self.config.top_k,
+            Duration::from_millis(self.config.neighbour_timeout_ms),
+        )?;
+        validator.dendrite_mut().max_response = self.config.max_response_bytes;
+        if self.store.read::<GateNeighbours>("gate.json")?.as_ref() == Some(&wanted)
+            && self.store.restore("gate.safetensors", |path| {
+                validator.gated_head_mut().load(path)
+            })?
         {
-            let mut validator = Validator::new(
-                uid,
-                Arc::clone(&self.local),
-                self.identity.key.clone(),
-                neighbours.into_iter().map(|(n, _)| n).collect(),
-                self.config.top_k,
-                Duration::from_millis(self.config.neighbour_timeout_ms),
-            )?;
-            validator.dendrite_mut().max_response = self.config.max_response_bytes;
-            if self.store.read::<GateNeighbours>("gate.json")?.as_ref() == Some(&wanted)
-                && self.store.restore("gate.safetensors", |path| {
-                    validator.gated_head_mut().load(path)
-                })?
-            {
-                info!("loaded the gate checkpoint");
-            } else {
-                info!(
-                    neighbours = wanted.0.len(),
-                    "a new gate for these neighbours"
-                );
-                self.store.write("gate.json", &wanted)?;
-                self.store
-                    .checkpoint("gate.safetensors", |path| validator.gated_head().save(path))?;
-            }
-            Ok(self.validator.insert(validator))
+            info!("loaded the gate checkpoint");
+        } else {
+            info!(
+                neighbours = wanted.0.len(),
+                "a new gate for these neighbours"
+            );
+            self.store.write("gate.json", &wanted)?;
+            self.store
+                .checkpoint("gate.safetensors", |path| validator.gated_head().save(path))?;
         }
+        Ok(&mut self.validator.insert((wanted, validator)).1)
     }
 
     /// One epoch's work: reveal what is due, learn, value, send the row.
@@ -248,9 +244,10 @@ impl Peer {
         epoch: u64,
     ) -> Result<(), DaemonError> {
         let graph = self.config.graph.clone();
-        self.reveal_due(chain, epoch)?;
+        let params = chain.params(&graph)?;
+        self.reveal_due(chain, epoch, params.reveal_period)?;
         let peers = chain.metagraph(&graph)?;
-        registry.refresh(chain, &graph)?;
+        registry.update(&peers);
         let me = match self.me(&peers) {
             Some(me) => me,
             None => {
@@ -260,7 +257,7 @@ impl Peer {
             }
         };
         metrics::gauge!("agora_stake").set(me.stake.u128() as f64);
-        metrics::gauge!("agora_incentive").set(number(&me.incentive));
+        metrics::gauge!("agora_incentive").set(float(&me.incentive));
         let neighbours: Vec<(Neighbour, String)> = peers
             .iter()
             .filter(|peer| peer.uid != me.uid && !peer.endpoint.is_empty())
@@ -283,23 +280,21 @@ impl Peer {
             .map(|(n, address)| (n.uid, address.clone()))
             .collect();
         let (learn_steps, seed) = (self.config.learn_steps, self.config.seed);
-        let shard = self
-            .corpus
-            .shard(self.config.shard, self.config.shards)
-            .to_vec();
-        let held_out = self.corpus.held_out.clone();
+        let corpus = Arc::clone(&self.corpus);
+        let shard = corpus.shard(self.config.shard, self.config.shards);
+        let held_out = &corpus.held_out;
         let mut pairs: Vec<DistillPair> = Vec::new();
         let learn_seed = seed.wrapping_mul(1_000_003).wrapping_add(epoch * 10_000);
         let assessment = {
             let validator = self.validator_for(me.uid, neighbours)?;
             validator
-                .learn(&shard, learn_steps, learn_seed, Some(&mut pairs))
+                .learn(shard, learn_steps, learn_seed, Some(&mut pairs))
                 .await?;
             // Batches no one can predict: a public seed (the epoch) would
             // tell a neighbour which inputs its worth is judged on.
-            validator.assess(&held_out, rand::random::<u64>()).await?
+            validator.assess(held_out, rand::random::<u64>()).await?
         };
-        if let Some(validator) = &self.validator {
+        if let Some((_, validator)) = &self.validator {
             self.store
                 .checkpoint("gate.safetensors", |path| validator.gated_head().save(path))?;
         }
@@ -326,15 +321,15 @@ impl Peer {
         }
         self.store.write("worth.json", &self.worth)?;
 
-        let rules = RowRules::of_graph(chain, &graph, me.uid)?;
+        let rules = RowRules::new(&params, &chain.epoch_state(&graph)?, me.uid);
         let values: Vec<(u16, f64)> = self.worth.iter().map(|(uid, w)| (*uid, w.ema)).collect();
         let row = weight_row(&values, &rules);
-        self.send(chain, me.uid, row, epoch)?;
+        self.send(chain, me.uid, row, epoch, params.commit_reveal)?;
 
         // Distil the epoch's mixture into the student (whitepaper §9).
         if !pairs.is_empty() {
             self.student.distill(&pairs, DISTILL_PASSES)?;
-            let (contexts, next) = batch(&held_out, self.config.context, 256, epoch);
+            let (contexts, next) = batch(held_out, self.config.context, 256, epoch);
             let student_loss = self.student.loss(&contexts, &next)?.to_scalar::<f32>()?;
             metrics::gauge!("agora_loss", "kind" => "student").set(f64::from(student_loss));
             let student = &self.student;
@@ -351,21 +346,22 @@ impl Peer {
         Ok(())
     }
 
-    /// Sets the row, or commits it (its salt saved first) on a
-    /// commit-reveal graph. A refusal is logged, not retried.
+    /// Sets the row, or with `commit_reveal` commits it (its salt saved
+    /// first). A refusal is logged, not retried.
     fn send(
         &mut self,
         chain: &mut impl Chain,
         uid: u16,
         row: Vec<(u16, u16)>,
         epoch: u64,
+        commit_reveal: bool,
     ) -> Result<(), DaemonError> {
         if row.is_empty() {
             return Ok(());
         }
         let graph = self.config.graph.clone();
         let name = self.identity.name.clone();
-        let sent = if chain.params(&graph)?.commit_reveal {
+        let sent = if commit_reveal {
             let salt = agora_client::commit_salt();
             let mut pending = self.store.pending()?;
             pending.push(Pending {

@@ -17,7 +17,7 @@ use crate::axon::router;
 use crate::corpus::{Corpus, DEFAULT_DIR};
 use crate::local::{DistillPair, LocalModel, Shape, batch};
 use crate::quality::probe_loss;
-use crate::weights::RowRules;
+use crate::weights::{RowRules, float};
 use crate::{AxonConfig, Model, Neighbour, PeerKey, Registry, Validator};
 
 mod adversaries;
@@ -150,10 +150,6 @@ pub enum MarketError {
     Model(#[from] candle_core::Error),
     #[error("chain: {0}")]
     Chain(#[from] ChainError),
-}
-
-fn number(value: &agora_market::msg::Dec) -> f64 {
-    value.0.to_string().parse().unwrap_or(0.0)
 }
 
 impl MarketConfig {
@@ -380,14 +376,14 @@ pub async fn run_market_on<C: Chain>(
             .map_or(0, |p| usize::from(p.uid));
         let record = EpochRecord {
             epoch,
-            loss: number(&state.last_loss),
+            loss: float(&state.last_loss),
             k: state.k,
             stake_share: metagraph
                 .iter()
                 .map(|p| p.stake.u128() as f64 / total)
                 .collect(),
-            incentive: metagraph.iter().map(|p| number(&p.incentive)).collect(),
-            dividends: metagraph.iter().map(|p| number(&p.dividends)).collect(),
+            incentive: metagraph.iter().map(|p| float(&p.incentive)).collect(),
+            dividends: metagraph.iter().map(|p| float(&p.dividends)).collect(),
             paid: metagraph.iter().map(|p| p.last_paid.u128()).collect(),
             top: roles[top].clone(),
         };
@@ -425,8 +421,8 @@ pub async fn run_market_on<C: Chain>(
                 &corpus.held_out,
                 150,
             )?,
-            incentive: number(&info.incentive),
-            dividends: number(&info.dividends),
+            incentive: float(&info.incentive),
+            dividends: float(&info.dividends),
             paid: info.last_paid.u128(),
             stake_share: info.stake.u128() as f64 / total_stake,
             alone_loss: assessment.as_ref().map(|a| a.alone_loss),
