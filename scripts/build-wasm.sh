@@ -23,6 +23,10 @@ cargo_home=${CARGO_HOME:-$HOME/.cargo}
 target_dir=$root/target/wasm
 
 echo "building agora-market for wasm32-unknown-unknown (MVP, build-std)..." >&2
+# The contract profile (cw-plus, DAO DAO) on top of Cargo.toml's release
+# profile, whose native settings are lighter.
+CARGO_PROFILE_RELEASE_LTO=true \
+CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
 RUSTC_BOOTSTRAP=1 \
 RUSTFLAGS="-C target-cpu=mvp -C link-arg=-s --remap-path-prefix=$root=/agora --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$sysroot=/rustc" \
   cargo build --locked --release -p agora-market --lib \
