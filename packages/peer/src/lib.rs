@@ -24,6 +24,7 @@ pub mod quality;
 pub mod rng;
 pub mod speed;
 pub mod tensor;
+pub mod transformer;
 pub mod validator;
 pub mod weights;
 
