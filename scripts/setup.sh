@@ -34,6 +34,9 @@ missing=()
 for command in "${!debian[@]}"; do
   command -v "$command" >/dev/null 2>&1 || missing+=("${debian[$command]}")
 done
+# The peer's corpus (packages/peer/src/corpus.rs): Debian's fortunes.
+[ -f /usr/share/games/fortunes/fortunes ] || missing+=(fortunes-min)
+[ -f /usr/share/games/fortunes/computers ] || missing+=(fortunes)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     sudo=()

@@ -4,18 +4,21 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use agora_client::copier::{self, CopierCase, CopierRow, Span};
 use agora_market::msg::Consensus;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use agora_peer::corpus::{Corpus, DEFAULT_DIR};
 use agora_peer::market::MarketConfig;
+use agora_peer::quality::bigram_loss;
 use agora_peer::speed;
+use agora_peer::transformer::{Transformer, TransformerShape};
 
 use crate::demo::ConsensusArg;
 use crate::error::{CliError, finish};
+use crate::peer::CorpusArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -34,6 +37,40 @@ pub enum BenchCommand {
     /// latency of signed forward requests over loopback HTTP, for one and
     /// for four callers at once, to an axon serving the demo's model.
     Axon(AxonArgs),
+    /// Train the byte-level transformer that is to become the peer's model
+    /// (issue 15) on shard 0 of 4 of the corpus, and print its held-out
+    /// loss against the byte-bigram baseline every `--every` steps, with
+    /// the time taken.
+    Lm(LmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LmArgs {
+    /// `small` (2 layers × 64 wide × 4 heads, context 32) or `release`
+    /// (4 layers × 128 wide × 4 heads, context 64).
+    #[arg(long, value_enum, default_value_t = LmShape::Small)]
+    shape: LmShape,
+    /// Training steps (batches of 32 windows of context + 1 bytes; every
+    /// position is a target).
+    #[arg(long, default_value_t = 600)]
+    steps: usize,
+    /// A row every this many steps.
+    #[arg(long, default_value_t = 100)]
+    every: usize,
+    /// Seed of the initial parameters and the batches.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    corpus: CorpusArgs,
+    /// Save the trained parameters (safetensors) here.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LmShape {
+    Small,
+    Release,
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +116,7 @@ pub fn run(command: BenchCommand) -> ExitCode {
     match command {
         BenchCommand::Copier(args) => finish("bench copier", copier_bench(&args)),
         BenchCommand::Axon(args) => finish("bench axon", axon_bench(&args)),
+        BenchCommand::Lm(args) => finish("bench lm", lm_bench(&args)),
     }
 }
 
@@ -91,8 +129,7 @@ fn axon_bench(args: &AxonArgs) -> Result<(), CliError> {
     if args.callers.iter().any(|c| *c > 200) {
         return Err(CliError::Invalid("--callers: at most 200".to_string()));
     }
-    let corpus = Corpus::load(std::path::Path::new(DEFAULT_DIR))
-        .map_err(CliError::io(format!("reading the corpus {DEFAULT_DIR}")))?;
+    let corpus = CorpusArgs { corpus: None }.corpus()?;
     let shape = MarketConfig::quick().shape;
     let runtime = tokio::runtime::Runtime::new().map_err(CliError::io("starting the runtime"))?;
     let rows = runtime
@@ -125,6 +162,61 @@ fn axon_bench(args: &AxonArgs) -> Result<(), CliError> {
             row.p50_ms,
             row.p99_ms
         );
+    }
+    Ok(())
+}
+
+fn lm_bench(args: &LmArgs) -> Result<(), CliError> {
+    if args.steps == 0 || args.every == 0 {
+        return Err(CliError::Invalid(
+            "--steps and --every must be at least 1".to_string(),
+        ));
+    }
+    let corpus = args.corpus.corpus()?;
+    let shape = match args.shape {
+        LmShape::Small => TransformerShape::SMALL,
+        LmShape::Release => TransformerShape::RELEASE,
+    };
+    let shard = corpus.shard(0, 4);
+    let bigram = bigram_loss(&corpus.train, &corpus.held_out);
+    let mut model = Transformer::new(shape, args.seed)?;
+    println!(
+        "{:?} shape: context {}, dim {}, {} layers, {} heads, {} parameters; shard 0 of 4 of {} \
+         ({} bytes); byte bigram held-out loss {bigram:.4} nats/byte",
+        args.shape,
+        shape.context,
+        shape.dim,
+        shape.layers,
+        shape.heads,
+        model.parameters(),
+        corpus.source.display(),
+        shard.len()
+    );
+    println!("|  steps | seconds | train loss | held-out loss | / bigram |");
+    println!("|--------|---------|------------|---------------|----------|");
+    let bar = ProgressBar::new(args.steps as u64);
+    let started = Instant::now();
+    let mut done = 0;
+    while done < args.steps {
+        let steps = args.every.min(args.steps - done);
+        let loss = model.train(&shard, steps, 32, args.seed * 1_000_000 + done as u64)?;
+        done += steps;
+        bar.set_position(done as u64);
+        let seconds = started.elapsed().as_secs_f64();
+        let held_out = model.evaluate(&corpus.held_out, 4, 256)?;
+        bar.suspend(|| {
+            println!(
+                "| {done:>6} | {seconds:>7.1} | {loss:>10.4} | {held_out:>13.4} | {:>8.3} |",
+                f64::from(held_out) / bigram
+            )
+        });
+    }
+    bar.finish_and_clear();
+    if let Some(out) = &args.out {
+        model
+            .save(out)
+            .map_err(|e| CliError::Invalid(format!("writing {}: {e}", out.display())))?;
+        println!("saved {}", out.display());
     }
     Ok(())
 }

@@ -64,6 +64,12 @@ pub struct DemoArgs {
     /// the page reads the embedded chain as it would a node.
     #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "8480")]
     serve: Option<u16>,
+    #[command(flatten)]
+    corpus: crate::peer::CorpusArgs,
+    /// Start the best honest peer from this checkpoint (`agora peer train
+    /// --out`, of the same shape) instead of training it.
+    #[arg(long, value_name = "FILE")]
+    start_from: Option<PathBuf>,
     /// Where report.json, stake_share.svg and loss.svg go.
     #[arg(long, default_value = "agora-demo")]
     out: PathBuf,
@@ -129,6 +135,12 @@ fn demo(args: &DemoArgs) -> Result<(), CliError> {
         stake: 10_000_000,
         emission_per_epoch: 1_000_000,
         peg_ceiling: 64,
+        corpus: args
+            .corpus
+            .corpus
+            .clone()
+            .or_else(|| MarketConfig::quick().corpus),
+        start_from: args.start_from.clone(),
         ..MarketConfig::quick()
     };
     if args.quick {

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use agora_peer::corpus::{Corpus, DEFAULT_DIR};
+use agora_peer::corpus::{Corpus, locate};
 use agora_peer::local::{LocalModel, Shape};
+use agora_peer::quality::bigram_loss;
 use std::sync::atomic::AtomicBool;
 
 use agora_peer::market::{MarketConfig, Progress, run_market};
@@ -17,7 +18,9 @@ use crate::error::{CliError, finish};
 #[derive(Debug, Subcommand)]
 pub enum PeerCommand {
     /// Train a peer's local model on its shard of the corpus (Debian's
-    /// licence texts, /usr/share/common-licenses) and save it.
+    /// fortunes by default) and save it: `agora peer run` (`model = ...`),
+    /// `agora peer market --start-from` and `agora demo --start-from`
+    /// start from the file.
     Train(TrainArgs),
     /// Run a market of honest, lazy and noisy peers on this machine: each
     /// serves an axon on loopback, the honest ones learn through each other
@@ -43,6 +46,8 @@ pub struct TrainArgs {
     /// Training steps (batches of 64).
     #[arg(long, default_value_t = 2000)]
     steps: usize,
+    #[command(flatten)]
+    corpus: CorpusArgs,
     /// Seed of the initial parameters and of the batches.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -62,17 +67,50 @@ pub struct MarketArgs {
     /// Local training steps of each honest peer, best first, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [2000, 600, 200, 20])]
     honest_steps: Vec<usize>,
-    /// Print the report as JSON.
+    /// Start the best honest peer from this checkpoint (`agora peer train
+    /// --out`, of the same shape) instead of training it.
+    #[arg(long)]
+    start_from: Option<PathBuf>,
+    #[command(flatten)]
+    corpus: CorpusArgs,
+    /// Print the report as JSON: the bigram baseline's held-out loss, and
+    /// per peer its role, losses (nats per byte) and incentive.
     #[arg(long)]
     json: bool,
 }
 
+/// The peer's model: the demo's shape.
 const SHAPE: Shape = Shape {
     context: 8,
     embed: 16,
     hidden: 64,
     dim: 16,
 };
+
+/// The text peers train on, shared by the commands that train one.
+#[derive(Debug, Args)]
+pub struct CorpusArgs {
+    /// Train on this text (a file, or every text file of a directory)
+    /// instead of the default: Debian's licence texts for `agora demo`
+    /// and `agora peer market` (README, "The peer's corpus"), Debian's
+    /// fortunes elsewhere.
+    #[arg(long, value_name = "PATH")]
+    pub corpus: Option<PathBuf>,
+}
+
+impl CorpusArgs {
+    /// The corpus, after saying on stderr where it fell back to.
+    pub fn corpus(&self) -> Result<Corpus, CliError> {
+        let (source, warning) = locate(self.corpus.as_deref());
+        if let Some(warning) = warning {
+            eprintln!("warning: {warning}");
+        }
+        Corpus::load(&source).map_err(CliError::io(format!(
+            "reading the corpus {}",
+            source.display()
+        )))
+    }
+}
 
 pub fn run(command: PeerCommand) -> ExitCode {
     let result = match command {
@@ -90,9 +128,7 @@ fn train(args: &TrainArgs) -> Result<(), CliError> {
             args.shard, args.shards
         )));
     }
-    let corpus = Corpus::load(std::path::Path::new(DEFAULT_DIR)).map_err(CliError::io(format!(
-        "reading {DEFAULT_DIR} (Debian's base-files)"
-    )))?;
+    let corpus = args.corpus.corpus()?;
     let text = corpus.shard(args.shard, args.shards);
     let mut model = LocalModel::new(SHAPE, args.seed)?;
     let before = model.evaluate(&corpus.held_out, 4, 256)?;
@@ -105,18 +141,21 @@ fn train(args: &TrainArgs) -> Result<(), CliError> {
     let mut done = 0;
     while done < args.steps {
         let steps = chunk.min(args.steps - done);
-        let loss = model.train(text, steps, 64, args.seed * 1_000_000 + done as u64)?;
+        let loss = model.train(&text, steps, 64, args.seed * 1_000_000 + done as u64)?;
         done += steps;
         bar.set_position(done as u64);
         bar.set_message(format!("{loss:.3}"));
     }
     bar.finish_and_clear();
     let after = model.evaluate(&corpus.held_out, 4, 256)?;
+    let bigram = bigram_loss(&corpus.train, &corpus.held_out);
     println!(
-        "shard {} of {} ({} bytes), {} steps: held-out loss {before:.4} -> {after:.4} (uniform: 5.5452)",
+        "shard {} of {} ({} bytes), {} parameters, {} steps: held-out loss {before:.4} -> \
+         {after:.4} nats/byte (byte bigram: {bigram:.4}; uniform: 5.5452)",
         args.shard,
         args.shards,
         text.len(),
+        model.parameters(),
         args.steps
     );
     if let Some(out) = &args.out {
@@ -138,6 +177,12 @@ fn market(args: &MarketArgs) -> Result<(), CliError> {
         honest_steps: args.honest_steps.clone(),
         epochs: args.epochs,
         learn_steps: args.learn_steps,
+        corpus: args
+            .corpus
+            .corpus
+            .clone()
+            .or_else(|| MarketConfig::quick().corpus),
+        start_from: args.start_from.clone(),
         ..MarketConfig::quick()
     };
     let spinner = ProgressBar::new_spinner();
@@ -160,13 +205,21 @@ fn market(args: &MarketArgs) -> Result<(), CliError> {
         return Ok(());
     }
     println!(
-        "{:>3}  {:<9} {:>11} {:>10} {:>10} {:>9} {:>10} {:>10}",
-        "uid", "role", "probe loss", "incentive", "dividends", "paid", "alone", "gated"
+        "{:>3}  {:<9} {:>11} {:>10} {:>10} {:>9} {:>10} {:>10} {:>10}",
+        "uid",
+        "role",
+        "probe loss",
+        "incentive",
+        "dividends",
+        "paid",
+        "alone",
+        "network",
+        "student"
     );
     let loss = |value: Option<f32>| value.map_or("-".to_string(), |v| format!("{v:.4}"));
     for peer in &report.peers {
         println!(
-            "{:>3}  {:<9} {:>11.4} {:>10.4} {:>10.4} {:>9} {:>10} {:>10}",
+            "{:>3}  {:<9} {:>11.4} {:>10.4} {:>10.4} {:>9} {:>10} {:>10} {:>10}",
             peer.uid,
             peer.role,
             peer.probe_loss,
@@ -174,12 +227,13 @@ fn market(args: &MarketArgs) -> Result<(), CliError> {
             peer.dividends,
             peer.paid,
             loss(peer.alone_loss),
-            loss(peer.gated_loss)
+            loss(peer.network_loss),
+            loss(peer.student_loss)
         );
     }
     println!(
-        "lazy + noisy share of the last emission: {:.4}\nSpearman(incentive, quality): {:.3}\nweakest peer's distilled student, held-out loss: {:.4}",
-        report.idle_share, report.spearman, report.distilled_loss
+        "byte bigram, held-out loss: {:.4}\nlazy + noisy share of the last emission: {:.4}\nSpearman(incentive, quality): {:.3}",
+        report.bigram_loss, report.idle_share, report.spearman
     );
     Ok(())
 }

@@ -118,3 +118,50 @@ fn bench_axon_measures_one_and_four_callers() {
     let refused = agora(&["bench", "axon", "--callers", "0"]);
     assert_eq!(refused.status.code(), Some(2));
 }
+
+/// `agora bench lm` trains the transformer and prints a row per `--every`
+/// steps: its held-out loss falls, and is compared with the bigram's.
+#[test]
+fn bench_lm_prints_falling_losses_against_the_bigram() {
+    let dir = std::env::temp_dir().join(format!("agora-bench-lm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("lm.safetensors");
+    let output = agora(&[
+        "bench",
+        "lm",
+        "--steps",
+        "60",
+        "--every",
+        "30",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("byte bigram held-out loss"), "{stdout}");
+    // | steps | seconds | train loss | held-out loss | / bigram |
+    let rows: Vec<Vec<f64>> = stdout
+        .lines()
+        .filter(|line| line.starts_with("| ") && !line.contains("steps"))
+        .map(|line| {
+            line.split('|')
+                .filter_map(|cell| cell.trim().parse().ok())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert_eq!((rows[0][0], rows[1][0]), (30.0, 60.0));
+    // Uniform over bytes is ln 256 = 5.55; 60 steps get well below.
+    assert!(
+        rows[1][3] < 4.0 && rows[1][3] <= rows[0][3] + 0.05,
+        "{stdout}"
+    );
+    assert!(file.exists());
+    let bad = agora(&["bench", "lm", "--steps", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -99,4 +99,67 @@ fn a_market_run_reports_as_json() {
         report["peers"][0]["incentive"].as_f64().unwrap()
             > report["peers"][2]["incentive"].as_f64().unwrap()
     );
+    // The figures: the bigram baseline, and per honest peer its
+    // losses alone and through the network; the weakest one's student.
+    let bigram = report["bigram_loss"].as_f64().unwrap();
+    assert!(bigram > 1.0 && bigram < 5.6, "{bigram}");
+    let honest = &report["peers"].as_array().unwrap()[..3];
+    for peer in honest {
+        for key in ["alone_loss", "network_loss", "incentive"] {
+            assert!(peer[key].as_f64().is_some(), "{key}: {peer}");
+        }
+    }
+    assert!(
+        honest[0]["alone_loss"].as_f64().unwrap() < bigram,
+        "{report}"
+    );
+    assert!(honest[2]["student_loss"].as_f64().is_some(), "{report}");
+    assert!(honest[0]["student_loss"].is_null());
+}
+
+/// `agora peer train --out` writes what `agora peer market --start-from`
+/// (and `agora demo --start-from`) load: the best honest peer is that
+/// model, untrained further.
+#[test]
+fn a_trained_model_starts_the_market() {
+    let out_dir = std::env::temp_dir().join(format!("agora-peer-start-{}", std::process::id()));
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let file = out_dir.join("model.safetensors");
+    let out = agora(&[
+        "peer",
+        "train",
+        "--steps",
+        "200",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = agora(&[
+        "peer",
+        "market",
+        "--epochs",
+        "1",
+        "--honest-steps",
+        "0,20",
+        "--start-from",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Trained 200 steps, honest-0 beats honest-1 (20 steps) alone.
+    let alone = |uid: usize| report["peers"][uid]["alone_loss"].as_f64().unwrap();
+    assert!(alone(0) < alone(1) - 0.3, "{report}");
+    let missing = out_dir.join("none.safetensors");
+    let out = agora(&["peer", "market", "--start-from", missing.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    std::fs::remove_dir_all(out_dir).ok();
 }

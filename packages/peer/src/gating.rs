@@ -1,12 +1,20 @@
 //! Learning through neighbours with sparse gating (whitepaper §7), and what
 //! each neighbour is worth (§9).
 //!
-//! For each input, a trainable gate scores the neighbours from this peer's
-//! own representation and keeps the top `k`; the head reads the own
-//! representation beside the gated sum of the neighbours' and predicts the
-//! next byte. Gate and head train together on that local loss; the local
-//! model stays as trained. Only neighbours in some input's top `k` are
-//! called.
+//! For each input, a gate scores the neighbours from this peer's own
+//! representation and keeps the top `k`; the head reads the own
+//! representation beside the gated sum of the neighbours' and corrects the
+//! local model's own next-byte logits (its frozen readout). The correction
+//! starts at zero, so through the network a peer starts exactly as good as
+//! alone and learns only what its neighbours add. The local model stays as
+//! trained. Only neighbours in some input's top `k` are called.
+//!
+//! Known defect (issue 15): the gate's softmax is candle-nn's
+//! `softmax_last_dim`, which has no backward pass, so the gate never
+//! learns: its scores stay 0 and every input routes to the lowest-indexed
+//! neighbours. Giving it a gradient (with noisy top-k and a
+//! load-balancing loss) changes who is paid; README, "The peer's corpus",
+//! has the measurements.
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap, linear};
@@ -22,6 +30,9 @@ pub struct GatedHead {
     head: Linear,
     device: Device,
     optimizer: Option<AdamW>,
+    /// The local model's frozen readout (`[dim, 256]` weight, `[256]`
+    /// bias): the own logits the head corrects.
+    readout: Option<(Tensor, Tensor)>,
 }
 
 /// What one batch gives: the loss and each neighbour's mean gate weight.
@@ -51,7 +62,16 @@ impl GatedHead {
             head,
             device,
             optimizer: None,
+            readout: None,
         })
+    }
+
+    /// The head corrects the logits `own · weight + bias` (the local
+    /// model's readout, `[dim, 256]` and `[256]`) instead of predicting
+    /// from nothing.
+    pub fn with_readout(mut self, weight: Tensor, bias: Tensor) -> Self {
+        self.readout = Some((weight, bias));
+        self
     }
 
     /// Writes gate and head as safetensors.
@@ -166,8 +186,12 @@ impl GatedHead {
         mixture: &Tensor,
         next: &[u8],
     ) -> candle_core::Result<Tensor> {
-        let features = Tensor::cat(&[&self.tensor(own, self.dim)?, mixture], 1)?;
-        let logits = self.head.forward(&features)?;
+        let own = self.tensor(own, self.dim)?;
+        let features = Tensor::cat(&[&own, mixture], 1)?;
+        let mut logits = self.head.forward(&features)?;
+        if let Some((weight, bias)) = &self.readout {
+            logits = (logits + own.matmul(weight)?.broadcast_add(bias)?)?;
+        }
         let targets: Vec<u32> = next.iter().map(|b| u32::from(*b)).collect();
         let targets = Tensor::from_vec(targets, next.len(), &self.device)?;
         candle_nn::loss::cross_entropy(&logits, &targets)

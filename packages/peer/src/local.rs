@@ -93,6 +93,19 @@ impl LocalModel {
         Ok(())
     }
 
+    /// The next-byte readout, detached: its `[dim, 256]` weight and
+    /// `[256]` bias (what turns a representation into logits).
+    pub fn readout(&self) -> candle_core::Result<(Tensor, Tensor)> {
+        let weight = self.head.weight().t()?.contiguous()?.detach();
+        let bias = self.head.bias().expect("linear has a bias").detach();
+        Ok((weight.copy()?, bias.copy()?))
+    }
+
+    /// Number of parameters.
+    pub fn parameters(&self) -> usize {
+        self.vars.all_vars().iter().map(|v| v.elem_count()).sum()
+    }
+
     fn inputs(&self, contexts: &[Vec<u8>]) -> candle_core::Result<Tensor> {
         let flat: Vec<u32> = contexts.iter().flatten().map(|b| u32::from(*b)).collect();
         Tensor::from_vec(flat, (contexts.len(), self.shape.context), &self.device)

@@ -49,3 +49,41 @@ pub fn probe_loss(
     }
     Ok(total / 4.0)
 }
+
+/// The baseline every model must beat: a byte-bigram model counted on
+/// `train` (add-one smoothing, so no byte is impossible), its mean loss in
+/// nats per byte over every byte of `held_out` that follows another.
+pub fn bigram_loss(train: &[u8], held_out: &[u8]) -> f64 {
+    let mut counts = vec![[1u32; 256]; 256];
+    for pair in train.windows(2) {
+        counts[usize::from(pair[0])][usize::from(pair[1])] += 1;
+    }
+    let totals: Vec<f64> = counts
+        .iter()
+        .map(|row| row.iter().map(|c| f64::from(*c)).sum())
+        .collect();
+    let pairs = held_out.windows(2);
+    let count = pairs.len().max(1) as f64;
+    pairs
+        .map(|pair| {
+            let (a, b) = (usize::from(pair[0]), usize::from(pair[1]));
+            -(f64::from(counts[a][b]) / totals[a]).ln()
+        })
+        .sum::<f64>()
+        / count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bigram_loss;
+
+    #[test]
+    fn the_bigram_baseline_learns_pairs_and_starts_at_uniform() {
+        // Nothing learned: every byte has probability 1/256.
+        let uniform = bigram_loss(b"", b"abab");
+        assert!((uniform - 256f64.ln()).abs() < 1e-12);
+        // Having seen "ab" often, "abab" costs far less.
+        let learned = bigram_loss(&b"ab".repeat(10_000), b"abab");
+        assert!(learned < 0.1, "{learned}");
+    }
+}

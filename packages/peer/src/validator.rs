@@ -17,7 +17,7 @@ pub struct Assessment {
     /// Held-out loss of the local model alone.
     pub alone_loss: f32,
     /// Held-out loss through the neighbours.
-    pub gated_loss: f32,
+    pub network_loss: f32,
     /// Each neighbour's worth: how much the loss rises without it, times
     /// (1 + its mean gate weight while learning), times its reliability.
     pub worth: Vec<(u16, f64)>,
@@ -51,7 +51,9 @@ impl Validator {
         top_k: usize,
         deadline: Duration,
     ) -> candle_core::Result<Self> {
-        let gated_head = GatedHead::new(local.dim(), neighbours.len(), top_k)?;
+        let (weight, bias) = local.readout()?;
+        let gated_head =
+            GatedHead::new(local.dim(), neighbours.len(), top_k)?.with_readout(weight, bias);
         Ok(Self {
             uid,
             importance: vec![0.0; neighbours.len()],
@@ -148,7 +150,7 @@ impl Validator {
         let routes = 2 * self.gated_head.top_k;
         let all: Vec<usize> = (0..self.neighbours.len()).collect();
         let mut gains = vec![0.0f32; self.neighbours.len()];
-        let (mut alone_loss, mut gated_loss) = (0.0f32, 0.0f32);
+        let (mut alone_loss, mut network_loss) = (0.0f32, 0.0f32);
         let share = 1.0 / ASSESS_BATCHES as f32;
         for index in 0..ASSESS_BATCHES {
             let batch_seed = seed.wrapping_mul(ASSESS_BATCHES).wrapping_add(index);
@@ -160,7 +162,7 @@ impl Validator {
                 .leave_one_out(&own, &outputs, &next, routes)?;
             // The loss reported is the model's own: routed to `k`.
             let mixture = self.gated_head.mixture(&own, &outputs)?;
-            gated_loss += self.gated_head.loss_with(&own, &mixture, &next)? * share;
+            network_loss += self.gated_head.loss_with(&own, &mixture, &next)? * share;
             alone_loss += self.local.loss(&contexts, &next)?.to_scalar::<f32>()? * share;
             for (sum, gain) in gains.iter_mut().zip(batch_gains) {
                 *sum += gain * share;
@@ -185,7 +187,7 @@ impl Validator {
             .collect();
         Ok(Assessment {
             alone_loss,
-            gated_loss,
+            network_loss,
             worth,
             reliability,
         })

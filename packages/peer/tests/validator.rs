@@ -8,7 +8,7 @@ use std::time::Duration;
 use agora_client::{Chain, EmbeddedChain, key_account};
 use agora_market::msg::{GraphParams, TEXT};
 use agora_peer::axon::router;
-use agora_peer::corpus::{Corpus, DEFAULT_DIR};
+use agora_peer::corpus::{Corpus, FALLBACK_DIR};
 use agora_peer::local::{LocalModel, Shape};
 use agora_peer::{AxonConfig, Neighbour, PeerKey, Registry, Validator};
 use axum::extract::Request;
@@ -46,7 +46,7 @@ async fn serve(model: Arc<LocalModel>, registry: Registry, flaky: bool) -> Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_neighbour_that_fails_half_its_calls_loses_half_its_worth() {
-    let corpus = Corpus::load(std::path::Path::new(DEFAULT_DIR)).unwrap();
+    let corpus = Corpus::load(std::path::Path::new(FALLBACK_DIR)).unwrap();
     let caller = PeerKey::from_secret(&[2; 32]).unwrap();
     let mut chain = EmbeddedChain::new(
         "uagora",

@@ -44,9 +44,11 @@ pub struct PeerConfig {
     /// Checkpoints, the worth EMA and pending commits: what a restart
     /// must not lose.
     pub data_dir: PathBuf,
-    /// The corpus directory (every file in it, in name order).
-    #[serde(default = "default_corpus")]
-    pub corpus: PathBuf,
+    /// The corpus: a file, or a directory (every text file in it, in name
+    /// order). Without it, Debian's fortunes, or where they are absent the
+    /// licence texts, with a warning.
+    #[serde(default)]
+    pub corpus: Option<PathBuf>,
     /// This peer trains on shard `shard` of `shards`.
     #[serde(default)]
     pub shard: usize,
@@ -104,9 +106,6 @@ fn default_state() -> PathBuf {
 }
 fn default_graph() -> String {
     agora_market::msg::TEXT.to_string()
-}
-fn default_corpus() -> PathBuf {
-    PathBuf::from(crate::corpus::DEFAULT_DIR)
 }
 fn one() -> usize {
     1

@@ -24,6 +24,8 @@ pub(super) struct Peer {
     config: PeerConfig,
     store: Store,
     corpus: Arc<Corpus>,
+    /// This peer's shard of the corpus's training text.
+    shard: Arc<Vec<u8>>,
     local: Arc<LocalModel>,
     student: LocalModel,
     /// The validator, and the neighbours (uid, address) its gate is for.
@@ -40,10 +42,13 @@ impl Peer {
         config: &PeerConfig,
     ) -> Result<Self, DaemonError> {
         let store = Store::open(&config.data_dir)?;
-        let corpus = Corpus::load(&config.corpus).map_err(io(format!(
-            "reading the corpus {}",
-            config.corpus.display()
-        )))?;
+        let (source, warning) = crate::corpus::locate(config.corpus.as_deref());
+        if let Some(warning) = warning {
+            tracing::warn!("{warning}");
+        }
+        let corpus = Corpus::load(&source)
+            .map_err(io(format!("reading the corpus {}", source.display())))?;
+        let shard = Arc::new(corpus.shard(config.shard, config.shards));
         let shape = config.shape();
         let mut model = LocalModel::new(shape, config.seed)?;
         if store.restore("model.safetensors", |path| model.load(path))? {
@@ -62,8 +67,7 @@ impl Peer {
                 steps = config.train_steps,
                 "training the local model (no checkpoint yet)"
             );
-            let shard = corpus.shard(config.shard, config.shards).to_vec();
-            let loss = model.train(&shard, config.train_steps, 64, config.seed)?;
+            let loss = model.train(&shard, config.train_steps, 32, config.seed)?;
             store.checkpoint("model.safetensors", |path| model.save(path))?;
             info!(loss, "trained and saved the model checkpoint");
         }
@@ -78,6 +82,7 @@ impl Peer {
             config: config.clone(),
             store,
             corpus: Arc::new(corpus),
+            shard,
             local: Arc::new(model),
             student,
             validator: None,
@@ -281,14 +286,14 @@ impl Peer {
             .collect();
         let (learn_steps, seed) = (self.config.learn_steps, self.config.seed);
         let corpus = Arc::clone(&self.corpus);
-        let shard = corpus.shard(self.config.shard, self.config.shards);
+        let shard = Arc::clone(&self.shard);
         let held_out = &corpus.held_out;
         let mut pairs: Vec<DistillPair> = Vec::new();
         let learn_seed = seed.wrapping_mul(1_000_003).wrapping_add(epoch * 10_000);
         let assessment = {
             let validator = self.validator_for(me.uid, neighbours)?;
             validator
-                .learn(shard, learn_steps, learn_seed, Some(&mut pairs))
+                .learn(&shard, learn_steps, learn_seed, Some(&mut pairs))
                 .await?;
             // Batches no one can predict: a public seed (the epoch) would
             // tell a neighbour which inputs its worth is judged on.
@@ -299,7 +304,7 @@ impl Peer {
                 .checkpoint("gate.safetensors", |path| validator.gated_head().save(path))?;
         }
         metrics::gauge!("agora_loss", "kind" => "local").set(f64::from(assessment.alone_loss));
-        metrics::gauge!("agora_loss", "kind" => "network").set(f64::from(assessment.gated_loss));
+        metrics::gauge!("agora_loss", "kind" => "network").set(f64::from(assessment.network_loss));
 
         // The worth EMA, started afresh for a uid that changed hands.
         let alpha = self.config.worth_ema;
@@ -339,7 +344,7 @@ impl Peer {
         info!(
             epoch,
             local_loss = assessment.alone_loss,
-            network_loss = assessment.gated_loss,
+            network_loss = assessment.network_loss,
             stake = me.stake.u128(),
             "epoch done"
         );

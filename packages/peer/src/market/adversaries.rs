@@ -1,12 +1,11 @@
 //! The demo's adversaries: peers that serve nothing they learned.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 use rand::rngs::StdRng;
 
 use crate::Model;
-use crate::local::LocalModel;
 use crate::rng::seeded;
 
 /// Random vectors: a peer that serves nothing it learned.
@@ -44,12 +43,12 @@ impl Model for Lazy {
 
 /// A good model drowned in noise three times its range.
 pub struct Noisy {
-    inner: LocalModel,
+    inner: Arc<dyn Model>,
     noise: Lazy,
 }
 
 impl Noisy {
-    pub fn new(inner: LocalModel, seed: u64) -> Self {
+    pub fn new(inner: Arc<dyn Model>, seed: u64) -> Self {
         let noise = Lazy::new(inner.context(), inner.dim(), seed);
         Self { inner, noise }
     }

@@ -4,7 +4,6 @@
 //! and set weights; the embedded chain runs the epochs. The test suite, the
 //! `agora peer market` command and the demo run this one scenario.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,19 +13,28 @@ use agora_market::msg::{Consensus, GraphParams, TEXT};
 use serde::Serialize;
 
 use crate::axon::router;
-use crate::corpus::{Corpus, DEFAULT_DIR};
+use crate::corpus::{Corpus, locate};
 use crate::local::{DistillPair, LocalModel, Shape, batch};
-use crate::quality::probe_loss;
+use crate::quality::{bigram_loss, probe_loss};
 use crate::weights::{RowRules, float};
 use crate::{AxonConfig, Model, Neighbour, PeerKey, Registry, Validator};
 
 mod adversaries;
 pub use adversaries::{Lazy, Noisy};
 
+/// Contexts a batch of local training.
+const TRAIN_BATCH: usize = 64;
+
 /// How big a market to run.
 #[derive(Clone, Debug)]
 pub struct MarketConfig {
     pub shape: Shape,
+    /// The corpus (a file or a directory); the fortunes when `None`, with
+    /// the licence texts as fallback.
+    pub corpus: Option<std::path::PathBuf>,
+    /// The best honest peer starts from this checkpoint (`agora peer
+    /// train --out`) instead of training.
+    pub start_from: Option<std::path::PathBuf>,
     /// Training steps of each honest peer's local model, best first; their
     /// number is the number of honest peers.
     pub honest_steps: Vec<usize>,
@@ -67,6 +75,10 @@ impl MarketConfig {
                 hidden: 64,
                 dim: 16,
             },
+            // The licence texts until the market meets its claims on the
+            // fortunes too (issue 15; README "The peer's corpus").
+            corpus: Some(crate::corpus::FALLBACK_DIR.into()),
+            start_from: None,
             honest_steps: vec![2000, 600, 200, 20],
             lazy: 1,
             noisy: 1,
@@ -122,9 +134,13 @@ pub struct PeerSummary {
     /// Paid by the last epoch.
     pub paid: u128,
     pub stake_share: f64,
-    /// Honest peers: held-out loss alone and through the neighbours.
+    /// Honest peers: held-out loss (nats per byte) of the local model
+    /// alone, and through the neighbours.
     pub alone_loss: Option<f32>,
-    pub gated_loss: Option<f32>,
+    pub network_loss: Option<f32>,
+    /// The weakest honest peer: held-out loss with its distilled student
+    /// standing in for the neighbours (whitepaper §8).
+    pub student_loss: Option<f32>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -138,8 +154,9 @@ pub struct MarketReport {
     pub idle_share: f64,
     /// Spearman correlation of incentive with quality (−probe loss).
     pub spearman: f64,
-    /// The weakest honest peer: held-out loss of its distilled student.
-    pub distilled_loss: f32,
+    /// A byte-bigram model's held-out loss on the same split (nats per
+    /// byte): the baseline every model must beat.
+    pub bigram_loss: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,18 +231,30 @@ pub async fn run_market_on<C: Chain>(
     let shape = config.shape;
     let seed = config.seed;
     let mut say = |line: String| progress(Progress::Setup(line));
-    let corpus = Corpus::load(Path::new(DEFAULT_DIR))?;
+    let (source, warning) = locate(config.corpus.as_deref());
+    if let Some(warning) = warning {
+        say(format!("warning: {warning}"));
+    }
+    let corpus = Corpus::load(&source)?;
     let count = config.honest_steps.len();
+    let shards: Vec<Vec<u8>> = (0..count).map(|i| corpus.shard(i, count)).collect();
+    let bigram_loss = bigram_loss(&corpus.train, &corpus.held_out);
     let mut honest = Vec::new();
     for (index, steps) in config.honest_steps.iter().enumerate() {
+        let mut model = LocalModel::new(shape, seed * 1000 + index as u64 + 1)?;
+        if let (0, Some(path)) = (index, &config.start_from) {
+            say(format!("honest-0 starts from {}", path.display()));
+            model.load(path)?;
+            honest.push(Arc::new(model));
+            continue;
+        }
         say(format!(
             "training honest-{index}: {steps} steps on shard {index} of {count}"
         ));
-        let mut model = LocalModel::new(shape, seed * 1000 + index as u64 + 1)?;
         model.train(
-            corpus.shard(index, count),
+            &shards[index],
             *steps,
-            64,
+            TRAIN_BATCH,
             seed * 1_000_000 + 100 * index as u64,
         )?;
         honest.push(Arc::new(model));
@@ -236,14 +265,8 @@ pub async fn run_market_on<C: Chain>(
         .collect();
     let mut roles: Vec<String> = (0..count).map(|i| format!("honest-{i}")).collect();
     for i in 0..config.noisy {
-        say(format!("training noisy-{i}'s model"));
-        let mut inner = LocalModel::new(shape, seed * 1000 + 500 + i as u64)?;
-        inner.train(
-            corpus.shard(0, count),
-            config.honest_steps[0],
-            64,
-            seed * 1_000_000 + 900 + i as u64,
-        )?;
+        // The best model there is, drowned in noise.
+        let inner = Arc::clone(&honest[0]) as Arc<dyn Model>;
         models.push(Arc::new(Noisy::new(inner, seed * 1000 + 600 + i as u64)));
         roles.push(format!("noisy-{i}"));
     }
@@ -336,7 +359,7 @@ pub async fn run_market_on<C: Chain>(
             let keep = (last && v + 1 == count).then_some(&mut pairs);
             let learn_seed = seed * 1_000_000 + epoch * 10_000;
             validator
-                .learn(corpus.shard(v, count), config.learn_steps, learn_seed, keep)
+                .learn(&shards[v], config.learn_steps, learn_seed, keep)
                 .await?;
             let assessment = validator.assess(&corpus.held_out, 77 + epoch).await?;
             let rules = RowRules::of_graph(chain, TEXT, v as u16)?;
@@ -392,8 +415,8 @@ pub async fn run_market_on<C: Chain>(
     }
 
     let mut say = |line: String| progress(Progress::Setup(line));
-    let distilled_loss = if pairs.is_empty() {
-        f32::NAN
+    let student_loss = if pairs.is_empty() {
+        None
     } else {
         say("distilling the weakest honest peer's mixture into a student".to_string());
         let mut student = LocalModel::new(shape, seed * 1000 + 42)?;
@@ -402,7 +425,8 @@ pub async fn run_market_on<C: Chain>(
         let own = honest[count - 1].forward(&contexts)?;
         validators[count - 1]
             .gated_head()
-            .loss_with(&own, &student.forward(&contexts)?, &next)?
+            .loss_with(&own, &student.forward(&contexts)?, &next)
+            .map(Some)?
     };
 
     say("measuring each peer's quality with a probe".to_string());
@@ -415,18 +439,14 @@ pub async fn run_market_on<C: Chain>(
         peers.push(PeerSummary {
             uid: uid as u16,
             role: roles[uid].clone(),
-            probe_loss: probe_loss(
-                model.as_ref(),
-                corpus.shard(0, count),
-                &corpus.held_out,
-                150,
-            )?,
+            probe_loss: probe_loss(model.as_ref(), &shards[0], &corpus.held_out, 150)?,
             incentive: float(&info.incentive),
             dividends: float(&info.dividends),
             paid: info.last_paid.u128(),
             stake_share: info.stake.u128() as f64 / total_stake,
             alone_loss: assessment.as_ref().map(|a| a.alone_loss),
-            gated_loss: assessment.as_ref().map(|a| a.gated_loss),
+            network_loss: assessment.as_ref().map(|a| a.network_loss),
+            student_loss: if uid + 1 == count { student_loss } else { None },
         });
     }
     let total: u128 = peers.iter().map(|p| p.paid).sum();
@@ -440,7 +460,7 @@ pub async fn run_market_on<C: Chain>(
             idle as f64 / total as f64
         },
         spearman: spearman(&incentive, &quality),
-        distilled_loss,
+        bigram_loss,
         peers,
         epochs,
         params,
