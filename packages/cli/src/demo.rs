@@ -135,11 +135,7 @@ fn demo(args: &DemoArgs) -> Result<(), CliError> {
         stake: 10_000_000,
         emission_per_epoch: 1_000_000,
         peg_ceiling: 64,
-        corpus: args
-            .corpus
-            .corpus
-            .clone()
-            .or_else(|| MarketConfig::quick().corpus),
+        corpus: args.corpus.market_corpus(),
         start_from: args.start_from.clone(),
         ..MarketConfig::quick()
     };

@@ -99,6 +99,11 @@ pub struct CorpusArgs {
 }
 
 impl CorpusArgs {
+    /// The market's corpus: the one given, else the market's default.
+    pub fn market_corpus(&self) -> Option<PathBuf> {
+        self.corpus.clone().or_else(|| MarketConfig::quick().corpus)
+    }
+
     /// The corpus, after saying on stderr where it fell back to.
     pub fn corpus(&self) -> Result<Corpus, CliError> {
         let (source, warning) = locate(self.corpus.as_deref());
@@ -177,11 +182,7 @@ fn market(args: &MarketArgs) -> Result<(), CliError> {
         honest_steps: args.honest_steps.clone(),
         epochs: args.epochs,
         learn_steps: args.learn_steps,
-        corpus: args
-            .corpus
-            .corpus
-            .clone()
-            .or_else(|| MarketConfig::quick().corpus),
+        corpus: args.corpus.market_corpus(),
         start_from: args.start_from.clone(),
         ..MarketConfig::quick()
     };

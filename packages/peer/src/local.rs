@@ -193,18 +193,28 @@ impl LocalModel {
         batches: usize,
         batch_size: usize,
     ) -> candle_core::Result<f32> {
-        let mut total = 0.0;
-        for index in 0..batches {
-            let (contexts, next) = batch(
-                text,
-                self.shape.context,
-                batch_size,
-                1_000_000 + index as u64,
-            );
-            total += self.loss(&contexts, &next)?.to_scalar::<f32>()?;
-        }
-        Ok(total / batches as f32)
+        held_out_loss(text, self.shape.context, batches, batch_size, |c, n| {
+            self.loss(c, n)
+        })
     }
+}
+
+/// Mean of `loss` over `batches` fixed batches of `text` of `context`
+/// bytes each: the same batches for every model of that context, so their
+/// held-out losses compare.
+pub fn held_out_loss(
+    text: &[u8],
+    context: usize,
+    batches: usize,
+    batch_size: usize,
+    loss: impl Fn(&[Vec<u8>], &[u8]) -> candle_core::Result<Tensor>,
+) -> candle_core::Result<f32> {
+    let mut total = 0.0;
+    for index in 0..batches {
+        let (contexts, next) = batch(text, context, batch_size, 1_000_000 + index as u64);
+        total += loss(&contexts, &next)?.to_scalar::<f32>()?;
+    }
+    Ok(total / batches.max(1) as f32)
 }
 
 impl Model for LocalModel {

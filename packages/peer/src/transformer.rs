@@ -12,7 +12,7 @@ use candle_nn::{
 
 use rand::Rng;
 
-use crate::local::batch;
+use crate::local::{batch, held_out_loss};
 use crate::rng::seeded;
 
 /// The transformer's shape. Every peer of a graph must share `context`
@@ -296,16 +296,8 @@ impl Transformer {
         batches: usize,
         batch_size: usize,
     ) -> candle_core::Result<f32> {
-        let mut total = 0.0;
-        for index in 0..batches {
-            let (contexts, next) = batch(
-                text,
-                self.shape.context,
-                batch_size,
-                1_000_000 + index as u64,
-            );
-            total += self.loss(&contexts, &next)?.to_scalar::<f32>()?;
-        }
-        Ok(total / batches as f32)
+        held_out_loss(text, self.shape.context, batches, batch_size, |c, n| {
+            self.loss(c, n)
+        })
     }
 }
