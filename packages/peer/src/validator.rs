@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::gating::GatedHead;
@@ -40,6 +41,11 @@ pub struct Validator {
     /// The dendrite's (calls, failures) when the last `learn` began.
     counted: (BTreeMap<u16, u32>, BTreeMap<u16, u32>),
     batch_size: usize,
+    /// What answers, while learning, for a neighbour whose call failed
+    /// (whitepaper §8: the distilled student), instead of zeros.
+    stand_in: Option<Arc<dyn Model>>,
+    /// Replies the stand-in gave.
+    stood_in: AtomicU64,
 }
 
 impl Validator {
@@ -63,7 +69,21 @@ impl Validator {
             dendrite: Dendrite::new(key, deadline),
             neighbours,
             batch_size: 64,
+            stand_in: None,
+            stood_in: AtomicU64::new(0),
         })
+    }
+
+    /// While learning, `model` (the distilled student) answers for a
+    /// neighbour whose call failed or timed out. Never while assessing: a
+    /// neighbour is judged on what it answered itself.
+    pub fn set_stand_in(&mut self, model: Option<Arc<dyn Model>>) {
+        self.stand_in = model;
+    }
+
+    /// How many failed replies the stand-in has answered for.
+    pub fn stood_in(&self) -> u64 {
+        self.stood_in.load(Ordering::Relaxed)
     }
 
     pub fn dendrite(&self) -> &Dendrite {
@@ -88,8 +108,14 @@ impl Validator {
     }
 
     /// Neighbour outputs for `contexts`: the `selected` ones called at
-    /// once, zeros for the rest.
-    async fn outputs(&self, contexts: &[Vec<u8>], selected: &[usize]) -> Vec<Vec<Vec<f32>>> {
+    /// once, zeros for the rest. With `stand_in`, a failed call is
+    /// answered by the stand-in (if there is one) rather than zeros.
+    async fn outputs(
+        &self,
+        contexts: &[Vec<u8>],
+        selected: &[usize],
+        stand_in: bool,
+    ) -> Vec<Vec<Vec<f32>>> {
         let (context, dim) = (self.local.context(), self.local.dim());
         let called: Vec<Neighbour> = selected
             .iter()
@@ -97,8 +123,25 @@ impl Validator {
             .collect();
         let replies = self.dendrite.forward(&called, contexts, context, dim).await;
         let mut outputs = vec![vec![vec![0.0; dim]; contexts.len()]; self.neighbours.len()];
+        let stand_in = self.stand_in.as_ref().filter(|_| stand_in);
+        let mut stood_in: Option<Vec<Vec<f32>>> = None;
         for (j, reply) in selected.iter().zip(replies) {
-            outputs[*j] = reply.outputs;
+            outputs[*j] = match (&reply.error, stand_in) {
+                (Some(_), Some(model)) => {
+                    if stood_in.is_none() {
+                        // Computed once a batch, for every failed call.
+                        stood_in = model.forward(contexts).ok();
+                    }
+                    match &stood_in {
+                        Some(answer) => {
+                            self.stood_in.fetch_add(1, Ordering::Relaxed);
+                            answer.clone()
+                        }
+                        None => reply.outputs,
+                    }
+                }
+                _ => reply.outputs,
+            };
         }
         outputs
     }
@@ -125,7 +168,7 @@ impl Validator {
             );
             let own = self.local.forward(&contexts)?;
             let selected = self.gated_head.selected(&own)?;
-            let outputs = self.outputs(&contexts, &selected).await;
+            let outputs = self.outputs(&contexts, &selected, true).await;
             let result = self.gated_head.train(&own, &outputs, &next)?;
             for (sum, value) in importance.iter_mut().zip(&result.importance) {
                 *sum += value / steps as f32;
@@ -156,7 +199,7 @@ impl Validator {
             let batch_seed = seed.wrapping_mul(ASSESS_BATCHES).wrapping_add(index);
             let (contexts, next) = batch(held_out, self.local.context(), 256, batch_seed);
             let own = self.local.forward(&contexts)?;
-            let outputs = self.outputs(&contexts, &all).await;
+            let outputs = self.outputs(&contexts, &all, false).await;
             let (_, batch_gains) = self
                 .gated_head
                 .leave_one_out(&own, &outputs, &next, routes)?;

@@ -1,5 +1,6 @@
 //! The validator values neighbours over real HTTP: one that fails half its
-//! calls keeps half its reliability, and its worth is scaled by it.
+//! calls keeps half its reliability, and its worth is scaled by it; while
+//! learning, a distilled student answers for it when it fails.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,4 +102,18 @@ async fn a_neighbour_that_fails_half_its_calls_loses_half_its_worth() {
         "{:?}",
         assessment.worth
     );
+
+    // With a distilled student as stand-in, a failed call is answered by
+    // it while learning (whitepaper §8), never while assessing.
+    assert_eq!(validator.stood_in(), 0);
+    let student: Arc<dyn agora_peer::Model> = Arc::new(LocalModel::new(SHAPE, 5).unwrap());
+    validator.set_stand_in(Some(student));
+    validator.learn(&corpus.train, 8, 2, None).await.unwrap();
+    let stood_in = validator.stood_in();
+    // Both neighbours are called each step; the flaky one fails every
+    // other call.
+    assert!((2..=6).contains(&stood_in), "{stood_in}");
+    let again = validator.assess(&corpus.held_out, 2).await.unwrap();
+    assert_eq!(validator.stood_in(), stood_in);
+    assert!(again.reliability[1].1 < 1.0);
 }

@@ -28,6 +28,9 @@ pub(super) struct Peer {
     shard: Arc<Vec<u8>>,
     local: Arc<LocalModel>,
     student: LocalModel,
+    /// A copy of the last checkpointed student: it answers for a
+    /// neighbour whose call fails while learning (whitepaper §8).
+    stand_in: Option<Served>,
     /// The validator, and the neighbours (uid, address) its gate is for.
     validator: Option<(GateNeighbours, Validator)>,
     worth: BTreeMap<u16, Worth>,
@@ -72,8 +75,10 @@ impl Peer {
             info!(loss, "trained and saved the model checkpoint");
         }
         let mut student = LocalModel::new(shape, config.seed.wrapping_add(1))?;
+        let mut stand_in = None;
         if store.restore("student.safetensors", |path| student.load(path))? {
             info!("loaded the student checkpoint");
+            stand_in = Some(stand_in_of(&store, shape)?);
         }
         let worth = store.worth()?;
         let address = chain.address(&identity.name)?;
@@ -85,6 +90,7 @@ impl Peer {
             shard,
             local: Arc::new(model),
             student,
+            stand_in,
             validator: None,
             worth,
             address,
@@ -223,6 +229,7 @@ impl Peer {
             Duration::from_millis(self.config.neighbour_timeout_ms),
         )?;
         validator.dendrite_mut().max_response = self.config.max_response_bytes;
+        validator.set_stand_in(self.stand_in.clone());
         if self.store.read::<GateNeighbours>("gate.json")?.as_ref() == Some(&wanted)
             && self.store.restore("gate.safetensors", |path| {
                 validator.gated_head_mut().load(path)
@@ -340,6 +347,11 @@ impl Peer {
             let student = &self.student;
             self.store
                 .checkpoint("student.safetensors", |path| student.save(path))?;
+            self.stand_in = Some(stand_in_of(&self.store, self.config.shape())?);
+            if let Some((_, validator)) = &mut self.validator {
+                validator.set_stand_in(self.stand_in.clone());
+                metrics::gauge!("agora_stood_in").set(validator.stood_in() as f64);
+            }
         }
         info!(
             epoch,
@@ -402,4 +414,14 @@ impl Peer {
             Err(error) => Err(error.into()),
         }
     }
+}
+
+/// The student as checkpointed, in a model of its own: what stands in for
+/// a failed neighbour while the student itself keeps learning.
+fn stand_in_of(store: &Store, shape: crate::local::Shape) -> Result<Served, DaemonError> {
+    let mut copy = LocalModel::new(shape, 0)?;
+    let path = store.path("student.safetensors");
+    copy.load(&path)
+        .map_err(|source| super::StoreError::Model { path, source })?;
+    Ok(Arc::new(copy))
 }
