@@ -186,15 +186,27 @@ impl GatedHead {
         mixture: &Tensor,
         next: &[u8],
     ) -> candle_core::Result<Tensor> {
-        let own = self.tensor(own, self.dim)?;
-        let features = Tensor::cat(&[&own, mixture], 1)?;
-        let mut logits = self.head.forward(&features)?;
-        if let Some((weight, bias)) = &self.readout {
-            logits = (logits + own.matmul(weight)?.broadcast_add(bias)?)?;
-        }
+        let logits = self.logits(own, mixture)?;
         let targets: Vec<u32> = next.iter().map(|b| u32::from(*b)).collect();
         let targets = Tensor::from_vec(targets, next.len(), &self.device)?;
         candle_nn::loss::cross_entropy(&logits, &targets)
+    }
+
+    /// Next-byte logits `[batch, 256]` from the own representations and a
+    /// mixture `[batch, dim]` (the neighbours', or a student's).
+    pub fn logits(&self, own: &[Vec<f32>], mixture: &Tensor) -> candle_core::Result<Tensor> {
+        let own = self.tensor(own, self.dim)?;
+        let features = Tensor::cat(&[&own, mixture], 1)?;
+        let logits = self.head.forward(&features)?;
+        match &self.readout {
+            Some((weight, bias)) => logits + own.matmul(weight)?.broadcast_add(bias)?,
+            None => Ok(logits),
+        }
+    }
+
+    /// `rows` `[batch][dim]` as a tensor.
+    pub fn mixture_tensor(&self, rows: &[Vec<f32>]) -> candle_core::Result<Tensor> {
+        self.tensor(rows, self.dim)
     }
 
     /// The gated mixture itself, `[batch][dim]`: what a student distils.

@@ -150,30 +150,9 @@ impl LocalModel {
         Ok(last)
     }
 
-    /// Distillation (whitepaper §8): trains the representation to
-    /// reproduce `targets` (a gated mixture of neighbours) on the same
-    /// inputs, `passes` times over the pairs, by mean squared error;
-    /// returns the last pass's mean error. The head is left alone.
-    pub fn distill(&mut self, pairs: &[DistillPair], passes: usize) -> candle_core::Result<f32> {
-        let params = ParamsAdamW {
-            lr: 3e-3,
-            ..ParamsAdamW::default()
-        };
-        let mut optimizer = AdamW::new(self.vars.all_vars(), params)?;
-        let mut last = f32::NAN;
-        for _ in 0..passes {
-            let mut total = 0.0;
-            for (contexts, targets) in pairs {
-                let flat: Vec<f32> = targets.iter().flatten().copied().collect();
-                let targets =
-                    Tensor::from_vec(flat, (contexts.len(), self.shape.dim), &self.device)?;
-                let error = candle_nn::loss::mse(&self.represent(contexts)?, &targets)?;
-                optimizer.backward_step(&error)?;
-                total += error.to_scalar::<f32>()?;
-            }
-            last = total / pairs.len().max(1) as f32;
-        }
-        Ok(last)
+    /// Its trainable parameters (a distilling teacher trains them).
+    pub fn variables(&self) -> Vec<candle_core::Var> {
+        self.vars.all_vars()
     }
 
     /// Writes the parameters as safetensors.

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+
 use crate::gating::GatedHead;
 use crate::local::{DistillPair, LocalModel, batch};
 use crate::weights::{RowRules, weight_row};
@@ -248,6 +250,47 @@ impl Validator {
             return 1.0;
         }
         1.0 - f64::from(failures.min(calls)) / f64::from(calls)
+    }
+
+    /// Distillation (whitepaper §8), by KL on logits: trains `student` so
+    /// that the head, reading the student's output where the gated
+    /// mixture was, predicts the distribution the mixture gave, over
+    /// `pairs` (kept by [`Validator::learn`]) `passes` times. Returns the
+    /// last pass's mean KL (nats).
+    pub fn distill(
+        &self,
+        student: &mut LocalModel,
+        pairs: &[DistillPair],
+        passes: usize,
+    ) -> candle_core::Result<f32> {
+        let head = &self.gated_head;
+        let mut prepared = Vec::with_capacity(pairs.len());
+        for (contexts, mixture) in pairs {
+            let own = self.local.forward(contexts)?;
+            let teacher = head.logits(&own, &head.mixture_tensor(mixture)?)?.detach();
+            let teacher = candle_nn::ops::log_softmax(&teacher, 1)?;
+            prepared.push((contexts, own, teacher));
+        }
+        let params = ParamsAdamW {
+            lr: 3e-3,
+            ..ParamsAdamW::default()
+        };
+        let mut optimizer = AdamW::new(student.variables(), params)?;
+        let mut last = f32::NAN;
+        for _ in 0..passes {
+            let mut total = 0.0;
+            for (contexts, own, teacher) in &prepared {
+                let logits = head.logits(own, &student.represent(contexts)?)?;
+                let log_student = candle_nn::ops::log_softmax(&logits, 1)?;
+                let kl = (teacher.exp()? * (teacher - log_student)?)?
+                    .sum(1)?
+                    .mean(0)?;
+                optimizer.backward_step(&kl)?;
+                total += kl.to_scalar::<f32>()?;
+            }
+            last = total / prepared.len().max(1) as f32;
+        }
+        Ok(last)
     }
 
     /// The row to send with `set_weights` (or to commit).

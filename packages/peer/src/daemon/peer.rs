@@ -340,7 +340,9 @@ impl Peer {
 
         // Distil the epoch's mixture into the student (whitepaper §9).
         if !pairs.is_empty() {
-            self.student.distill(&pairs, DISTILL_PASSES)?;
+            if let Some((_, validator)) = &self.validator {
+                validator.distill(&mut self.student, &pairs, DISTILL_PASSES)?;
+            }
             let (contexts, next) = batch(held_out, self.config.context, 256, epoch);
             let student_loss = self.student.loss(&contexts, &next)?.to_scalar::<f32>()?;
             metrics::gauge!("agora_loss", "kind" => "student").set(f64::from(student_loss));

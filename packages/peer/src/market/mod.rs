@@ -420,7 +420,7 @@ pub async fn run_market_on<C: Chain>(
     } else {
         say("distilling the weakest honest peer's mixture into a student".to_string());
         let mut student = LocalModel::new(shape, seed * 1000 + 42)?;
-        student.distill(&pairs, 20)?;
+        validators[count - 1].distill(&mut student, &pairs, 20)?;
         let (contexts, next) = batch(&corpus.held_out, shape.context, 256, 999);
         let own = honest[count - 1].forward(&contexts)?;
         validators[count - 1]
