@@ -7,7 +7,7 @@
 //! counts as a failure.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
@@ -32,12 +32,15 @@ pub struct Reply {
     pub error: Option<String>,
 }
 
+/// Clones share the connection pool and the counters, so a call sent from
+/// a spawned task (a learner's pipelined batch) is counted with the rest.
+#[derive(Clone)]
 pub struct Dendrite {
     client: reqwest::Client,
     key: PeerKey,
     deadline: Duration,
-    failures: Mutex<BTreeMap<u16, u32>>,
-    calls: Mutex<BTreeMap<u16, u32>>,
+    failures: Arc<Mutex<BTreeMap<u16, u32>>>,
+    calls: Arc<Mutex<BTreeMap<u16, u32>>>,
     /// The largest response body read, in bytes.
     pub max_response: usize,
 }
@@ -52,8 +55,8 @@ impl Dendrite {
             client: reqwest::Client::new(),
             key,
             deadline,
-            failures: Mutex::default(),
-            calls: Mutex::default(),
+            failures: Arc::default(),
+            calls: Arc::default(),
             max_response: 16 << 20,
         }
     }

@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use tokio::task::JoinHandle;
 
 use crate::gating::GatedHead;
 use crate::local::{DistillPair, LocalModel, batch};
 use crate::weights::{RowRules, weight_row};
-use crate::{Dendrite, Model, Neighbour, PeerKey};
+use crate::{Dendrite, Model, Neighbour, PeerKey, Reply};
 
 /// What one assessment found.
 #[derive(Clone, Debug)]
@@ -27,6 +28,15 @@ pub struct Assessment {
     /// Each neighbour's share of calls answered since the last `learn`
     /// began (1 when all were): failures lower its worth (whitepaper §9).
     pub reliability: Vec<(u16, f64)>,
+}
+
+/// A learning batch whose neighbour calls are on their way.
+struct InFlight {
+    contexts: Vec<Vec<u8>>,
+    next: Vec<u8>,
+    own: Vec<Vec<f32>>,
+    selected: Vec<usize>,
+    replies: JoinHandle<Vec<Reply>>,
 }
 
 /// Held-out batches each assessment averages.
@@ -109,21 +119,41 @@ impl Validator {
         &self.neighbours
     }
 
-    /// Neighbour outputs for `contexts`: the `selected` ones called at
-    /// once, zeros for the rest. With `stand_in`, a failed call is
-    /// answered by the stand-in (if there is one) rather than zeros.
-    async fn outputs(
-        &self,
-        contexts: &[Vec<u8>],
-        selected: &[usize],
-        stand_in: bool,
-    ) -> Vec<Vec<Vec<f32>>> {
+    /// Sends `contexts` to the `selected` neighbours from a task of its
+    /// own, so the calls travel while this thread trains.
+    fn call(&self, contexts: &[Vec<u8>], selected: &[usize]) -> JoinHandle<Vec<Reply>> {
         let (context, dim) = (self.local.context(), self.local.dim());
         let called: Vec<Neighbour> = selected
             .iter()
             .map(|j| self.neighbours[*j].clone())
             .collect();
-        let replies = self.dendrite.forward(&called, contexts, context, dim).await;
+        let dendrite = self.dendrite.clone();
+        let contexts = contexts.to_vec();
+        tokio::spawn(async move { dendrite.forward(&called, &contexts, context, dim).await })
+    }
+
+    /// Neighbour outputs for `contexts` from the replies of the `selected`
+    /// ones, zeros for the rest. With `stand_in`, a failed call is
+    /// answered by the stand-in (if there is one) rather than zeros.
+    async fn outputs(
+        &self,
+        contexts: &[Vec<u8>],
+        selected: &[usize],
+        replies: JoinHandle<Vec<Reply>>,
+        stand_in: bool,
+    ) -> Vec<Vec<Vec<f32>>> {
+        let dim = self.local.dim();
+        let replies = replies.await.unwrap_or_else(|error| {
+            // The calling task died: every call of it failed.
+            selected
+                .iter()
+                .map(|j| Reply {
+                    uid: self.neighbours[*j].uid,
+                    outputs: vec![vec![0.0; dim]; contexts.len()],
+                    error: Some(format!("the calling task failed: {error}")),
+                })
+                .collect()
+        });
         let mut outputs = vec![vec![vec![0.0; dim]; contexts.len()]; self.neighbours.len()];
         let stand_in = self.stand_in.as_ref().filter(|_| stand_in);
         let mut stood_in: Option<Vec<Vec<f32>>> = None;
@@ -148,9 +178,28 @@ impl Validator {
         outputs
     }
 
+    /// A learning batch: its inputs, the own representations, whom the
+    /// gate routes to, and the calls to them, already sent.
+    fn launch(&self, text: &[u8], seed: u64) -> candle_core::Result<InFlight> {
+        let (contexts, next) = batch(text, self.local.context(), self.batch_size, seed);
+        let own = self.local.forward(&contexts)?;
+        let selected = self.gated_head.selected(&own)?;
+        let replies = self.call(&contexts, &selected);
+        Ok(InFlight {
+            contexts,
+            next,
+            own,
+            selected,
+            replies,
+        })
+    }
+
     /// `steps` steps of gate and head on batches of `text`; the last loss.
     /// With `keep`, each batch's inputs and gated mixture are kept for
-    /// distillation.
+    /// distillation. Pipelined: the next batch's calls go out before this
+    /// batch's step runs, so the network's latency hides behind the
+    /// training (the next batch is routed by the gate as it was before
+    /// this step).
     pub async fn learn(
         &mut self,
         text: &[u8],
@@ -161,16 +210,24 @@ impl Validator {
         let mut last = f32::NAN;
         self.counted = (self.dendrite.calls(), self.dendrite.failures());
         let mut importance = vec![0.0f32; self.neighbours.len()];
-        for step in 0..steps {
-            let (contexts, next) = batch(
-                text,
-                self.local.context(),
-                self.batch_size,
-                seed + step as u64,
-            );
-            let own = self.local.forward(&contexts)?;
-            let selected = self.gated_head.selected(&own)?;
-            let outputs = self.outputs(&contexts, &selected, true).await;
+        let mut upcoming = match steps {
+            0 => None,
+            _ => Some(self.launch(text, seed)?),
+        };
+        let mut step = 0;
+        while let Some(current) = upcoming.take() {
+            step += 1;
+            if step < steps {
+                upcoming = Some(self.launch(text, seed + step as u64)?);
+            }
+            let InFlight {
+                contexts,
+                next,
+                own,
+                selected,
+                replies,
+            } = current;
+            let outputs = self.outputs(&contexts, &selected, replies, true).await;
             let result = self.gated_head.train(&own, &outputs, &next)?;
             for (sum, value) in importance.iter_mut().zip(&result.importance) {
                 *sum += value / steps as f32;
@@ -201,7 +258,9 @@ impl Validator {
             let batch_seed = seed.wrapping_mul(ASSESS_BATCHES).wrapping_add(index);
             let (contexts, next) = batch(held_out, self.local.context(), 256, batch_seed);
             let own = self.local.forward(&contexts)?;
-            let outputs = self.outputs(&contexts, &all, false).await;
+            let outputs = self
+                .outputs(&contexts, &all, self.call(&contexts, &all), false)
+                .await;
             let (_, batch_gains) = self
                 .gated_head
                 .leave_one_out(&own, &outputs, &next, routes)?;

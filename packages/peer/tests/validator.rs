@@ -24,17 +24,42 @@ const SHAPE: Shape = Shape {
     dim: 8,
 };
 
-/// Serves `model`; with `flaky`, every other request gets a 503.
-async fn serve(model: Arc<LocalModel>, registry: Registry, flaky: bool) -> String {
+/// How a test neighbour answers.
+#[derive(Clone)]
+enum Manner {
+    Steady,
+    /// Every other request gets a 503.
+    Flaky,
+    /// Each request waits 150 ms; `busy` counts requests in progress and
+    /// `most` the most at once.
+    Slow {
+        busy: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    },
+}
+
+/// Serves `model` in `manner`.
+async fn serve(model: Arc<LocalModel>, registry: Registry, manner: Manner) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let count = Arc::new(AtomicUsize::new(0));
     let app = router(model, registry, AxonConfig::new(TEXT)).layer(middleware::from_fn(
         move |request: Request, next: Next| {
             let count = Arc::clone(&count);
+            let manner = manner.clone();
             async move {
-                if flaky && count.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
-                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                let seen = count.fetch_add(1, Ordering::SeqCst);
+                match &manner {
+                    Manner::Flaky if seen % 2 == 1 => {
+                        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    }
+                    Manner::Slow { busy, most } => {
+                        let now = busy.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(150)).await;
+                        busy.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    _ => {}
                 }
                 let response: Response = next.run(request).await;
                 response
@@ -45,9 +70,8 @@ async fn serve(model: Arc<LocalModel>, registry: Registry, flaky: bool) -> Strin
     format!("http://{address}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_neighbour_that_fails_half_its_calls_loses_half_its_worth() {
-    let corpus = Corpus::load(std::path::Path::new(FALLBACK_DIR)).unwrap();
+/// A registered caller's key, and the registry its neighbours check.
+fn registered_caller() -> (PeerKey, Registry) {
     let caller = PeerKey::from_secret(&[2; 32]).unwrap();
     let mut chain = EmbeddedChain::new(
         "uagora",
@@ -66,12 +90,18 @@ async fn a_neighbour_that_fails_half_its_calls_loses_half_its_worth() {
         .unwrap();
     let registry = Registry::new(&chain);
     registry.refresh(&chain, TEXT).unwrap();
+    (caller, registry)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_neighbour_that_fails_half_its_calls_loses_half_its_worth() {
+    let corpus = Corpus::load(std::path::Path::new(FALLBACK_DIR)).unwrap();
+    let (caller, registry) = registered_caller();
     let mut model = LocalModel::new(SHAPE, 3).unwrap();
     model.train(&corpus.train, 100, 32, 3).unwrap();
     let model = Arc::new(model);
-    let steady = serve(Arc::clone(&model), registry.clone(), false).await;
-    let flaky = serve(Arc::clone(&model), registry, true).await;
+    let steady = serve(Arc::clone(&model), registry.clone(), Manner::Steady).await;
+    let flaky = serve(Arc::clone(&model), registry, Manner::Flaky).await;
     let local = Arc::new(LocalModel::new(SHAPE, 4).unwrap());
     let neighbours = vec![
         Neighbour {
@@ -116,4 +146,27 @@ async fn a_neighbour_that_fails_half_its_calls_loses_half_its_worth() {
     let again = validator.assess(&corpus.held_out, 2).await.unwrap();
     assert_eq!(validator.stood_in(), stood_in);
     assert!(again.reliability[1].1 < 1.0);
+}
+
+/// The learner pipelines: the next batch's call goes out before this
+/// batch's reply is in, so a slow neighbour has two requests of one
+/// learner in progress at once (one at a time would be a learner that
+/// waits on the network at every step).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_batch_is_called_while_this_one_is_pending() {
+    let (caller, registry) = registered_caller();
+    let (busy, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let slow = Manner::Slow {
+        busy,
+        most: Arc::clone(&most),
+    };
+    let endpoint = serve(Arc::new(LocalModel::new(SHAPE, 3).unwrap()), registry, slow).await;
+    let local = Arc::new(LocalModel::new(SHAPE, 4).unwrap());
+    let neighbours = vec![Neighbour { uid: 0, endpoint }];
+    let mut validator =
+        Validator::new(9, local, caller, neighbours, 1, Duration::from_secs(5)).unwrap();
+    let corpus = Corpus::load(std::path::Path::new(FALLBACK_DIR)).unwrap();
+    validator.learn(&corpus.train, 4, 1, None).await.unwrap();
+    assert_eq!(validator.dendrite().calls()[&0], 4);
+    assert_eq!(most.load(Ordering::SeqCst), 2);
 }
