@@ -1,5 +1,6 @@
 //! `agora peer ...` as a process.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 fn agora(args: &[&str]) -> std::process::Output {
@@ -9,27 +10,26 @@ fn agora(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[test]
-fn train_learns_and_saves_a_model() {
-    let out_dir = std::env::temp_dir().join(format!("agora-peer-train-{}", std::process::id()));
+/// `agora peer train --out DIR/model.safetensors ARGS` in a fresh temp
+/// dir named after `name`: the dir, the file and what it printed.
+fn train_into(name: &str, args: &[&str]) -> (PathBuf, PathBuf, String) {
+    let out_dir = std::env::temp_dir().join(format!("agora-peer-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&out_dir).unwrap();
     let file = out_dir.join("model.safetensors");
-    let out = agora(&[
-        "peer",
-        "train",
-        "--steps",
-        "300",
-        "--shard",
-        "1",
-        "--out",
-        file.to_str().unwrap(),
-    ]);
+    let mut all = vec!["peer", "train", "--out", file.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = agora(&all);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    (out_dir, file, String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn train_learns_and_saves_a_model() {
+    let (out_dir, file, stdout) = train_into("train", &["--steps", "300", "--shard", "1"]);
     // "held-out loss 5.5xxx -> 2.9xxx"
     let losses: Vec<f64> = stdout
         .split("held-out loss ")
@@ -122,22 +122,7 @@ fn a_market_run_reports_as_json() {
 /// model, untrained further.
 #[test]
 fn a_trained_model_starts_the_market() {
-    let out_dir = std::env::temp_dir().join(format!("agora-peer-start-{}", std::process::id()));
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let file = out_dir.join("model.safetensors");
-    let out = agora(&[
-        "peer",
-        "train",
-        "--steps",
-        "200",
-        "--out",
-        file.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (out_dir, file, _) = train_into("start", &["--steps", "200"]);
     let out = agora(&[
         "peer",
         "market",
