@@ -244,7 +244,9 @@ pub async fn run_market_on<C: Chain>(
         let mut model = LocalModel::new(shape, seed * 1000 + index as u64 + 1)?;
         if let (0, Some(path)) = (index, &config.start_from) {
             say(format!("honest-0 starts from {}", path.display()));
-            model.load(path)?;
+            model
+                .load(path)
+                .map_err(|e| candle_core::Error::Msg(format!("loading {}: {e}", path.display())))?;
             honest.push(Arc::new(model));
             continue;
         }
