@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use agora_client::copier::{self, CopierCase, CopierRow, Span};
@@ -11,6 +11,8 @@ use agora_market::msg::Consensus;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use agora_peer::Model;
+use agora_peer::local::LocalModel;
 use agora_peer::market::MarketConfig;
 use agora_peer::quality::bigram_loss;
 use agora_peer::speed;
@@ -68,6 +70,13 @@ pub struct LmArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AxonModel {
+    Demo,
+    Small,
+    Release,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LmShape {
     Small,
     Release,
@@ -81,6 +90,10 @@ pub struct AxonArgs {
     /// Requests each caller sends, one after another.
     #[arg(long, default_value_t = 2000)]
     requests: usize,
+    /// What the axon serves: `demo` (the market's model), or the
+    /// transformer in its `small` or `release` shape (`agora bench lm`).
+    #[arg(long, value_enum, default_value_t = AxonModel::Demo)]
+    model: AxonModel,
     /// Callers at once, one measurement each.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 4])]
     callers: Vec<usize>,
@@ -131,10 +144,37 @@ fn axon_bench(args: &AxonArgs) -> Result<(), CliError> {
     }
     let corpus = CorpusArgs { corpus: None }.corpus()?;
     let shape = MarketConfig::quick().shape;
+    let (model, description): (Arc<dyn Model>, String) = match args.model {
+        AxonModel::Demo => (
+            Arc::new(LocalModel::new(shape, 1)?),
+            format!(
+                "model: context {}, embed {}, hidden {}, dim {} (the demo's)",
+                shape.context, shape.embed, shape.hidden, shape.dim
+            ),
+        ),
+        AxonModel::Small | AxonModel::Release => {
+            let shape = match args.model {
+                AxonModel::Small => TransformerShape::SMALL,
+                _ => TransformerShape::RELEASE,
+            };
+            let model = Transformer::new(shape, 1)?;
+            let description = format!(
+                "model: the transformer, {:?} shape (context {}, dim {}, {} layers, {} heads, {} \
+                 parameters)",
+                args.model,
+                shape.context,
+                shape.dim,
+                shape.layers,
+                shape.heads,
+                model.parameters()
+            );
+            (Arc::new(model), description)
+        }
+    };
     let runtime = tokio::runtime::Runtime::new().map_err(CliError::io("starting the runtime"))?;
     let rows = runtime
         .block_on(speed::measure(
-            shape,
+            model,
             args.batch,
             args.requests,
             &args.callers,
@@ -145,10 +185,7 @@ fn axon_bench(args: &AxonArgs) -> Result<(), CliError> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!(
-        "model: context {}, embed {}, hidden {}, dim {} (the demo's)",
-        shape.context, shape.embed, shape.hidden, shape.dim
-    );
+    println!("{description}");
     println!("| callers | batch | requests | failed | requests/s |  p50 ms |  p99 ms |");
     println!("|---------|-------|----------|--------|------------|---------|---------|");
     for row in &rows {

@@ -1,8 +1,7 @@
 //! How fast an axon answers: requests per second and latency percentiles
 //! for `callers` signed callers at once, each sending `requests` forward
 //! requests of `batch` inputs through a [`Dendrite`], over loopback HTTP,
-//! to an axon serving a [`LocalModel`] of `shape`. What `agora bench axon`
-//! prints.
+//! to an axon serving `model`. What `agora bench axon` prints.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +10,9 @@ use agora_client::{Chain, EmbeddedChain, key_account};
 use agora_market::msg::{GraphParams, TEXT};
 use serde::Serialize;
 
+use crate::Model;
 use crate::axon::router;
-use crate::local::{LocalModel, Shape, batch};
+use crate::local::batch;
 use crate::{AxonConfig, Dendrite, Neighbour, PeerKey, Registry};
 
 /// One measured setting.
@@ -50,7 +50,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 /// Measures each of `callers` (e.g. 1 and 4) in turn against one axon.
 pub async fn measure(
-    shape: Shape,
+    model: Arc<dyn Model>,
     batch_size: usize,
     requests: usize,
     callers: &[usize],
@@ -79,13 +79,13 @@ pub async fn measure(
     config.requests_per_second = std::num::NonZeroU32::MAX;
     config.max_batch = batch_size.max(1);
     config.max_body = 64 << 20;
-    let model = Arc::new(LocalModel::new(shape, 1)?);
+    let (context, dim) = (model.context(), model.dim());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}", listener.local_addr()?);
     let app = router(model, registry, config);
     let server_task = tokio::spawn(async move { axum::serve(listener, app).await });
     let neighbour = [Neighbour { uid: 0, endpoint }];
-    let (inputs, _) = batch(text, shape.context, batch_size, 7);
+    let (inputs, _) = batch(text, context, batch_size, 7);
 
     let mut rows = Vec::new();
     for &count in callers {
@@ -99,9 +99,7 @@ pub async fn measure(
                 let mut failed = 0;
                 for _ in 0..requests {
                     let sent = Instant::now();
-                    let reply = dendrite
-                        .forward(&neighbour, &inputs, shape.context, shape.dim)
-                        .await;
+                    let reply = dendrite.forward(&neighbour, &inputs, context, dim).await;
                     latencies.push(sent.elapsed());
                     failed += reply.iter().filter(|r| r.error.is_some()).count();
                 }

@@ -3,7 +3,8 @@
 //! to replace the peer's MLP (issue 15). Byte contexts in; it would serve
 //! the last position's hidden state, a `dim`-wide representation of all
 //! `context` bytes before the byte to predict. Today `agora bench lm`
-//! trains it and measures it against the byte-bigram baseline.
+//! trains it and measures it against the byte-bigram baseline, and `agora
+//! bench axon --model release` measures an axon serving it.
 
 use candle_core::{D, DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{
@@ -12,6 +13,7 @@ use candle_nn::{
 
 use rand::Rng;
 
+use crate::Model;
 use crate::local::{batch, held_out_loss};
 use crate::rng::seeded;
 
@@ -299,5 +301,18 @@ impl Transformer {
         held_out_loss(text, self.shape.context, batches, batch_size, |c, n| {
             self.loss(c, n)
         })
+    }
+}
+
+/// What an axon serves from it: the last position's hidden state.
+impl Model for Transformer {
+    fn context(&self) -> usize {
+        self.shape.context
+    }
+    fn dim(&self) -> usize {
+        self.shape.dim
+    }
+    fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>> {
+        self.represent(inputs)?.to_vec2::<f32>()
     }
 }
