@@ -150,6 +150,21 @@ impl LocalModel {
         Ok(last)
     }
 
+    /// A model of the same shape with a copy of these parameters.
+    pub fn duplicate(&self) -> candle_core::Result<Self> {
+        let copy = Self::new(self.shape, 0)?;
+        {
+            let mine = self.vars.data().lock().expect("not poisoned");
+            let theirs = copy.vars.data().lock().expect("not poisoned");
+            for (name, var) in mine.iter() {
+                if let Some(target) = theirs.get(name) {
+                    target.set(&var.as_tensor().copy()?)?;
+                }
+            }
+        }
+        Ok(copy)
+    }
+
     /// Its trainable parameters (a distilling teacher trains them).
     pub fn variables(&self) -> Vec<candle_core::Var> {
         self.vars.all_vars()

@@ -28,8 +28,9 @@ pub(super) struct Peer {
     shard: Arc<Vec<u8>>,
     local: Arc<LocalModel>,
     student: LocalModel,
-    /// A copy of the last checkpointed student: it answers for a
-    /// neighbour whose call fails while learning (whitepaper §8).
+    /// A copy of the student as last distilled: it answers for a
+    /// neighbour whose call fails while learning (whitepaper §8), while
+    /// the student itself keeps learning.
     stand_in: Option<Served>,
     /// The validator, and the neighbours (uid, address) its gate is for.
     validator: Option<(GateNeighbours, Validator)>,
@@ -45,12 +46,11 @@ impl Peer {
         config: &PeerConfig,
     ) -> Result<Self, DaemonError> {
         let store = Store::open(&config.data_dir)?;
-        let (source, warning) = crate::corpus::locate(config.corpus.as_deref());
+        let (corpus, warning) =
+            Corpus::open(config.corpus.as_deref()).map_err(io("reading the corpus"))?;
         if let Some(warning) = warning {
             tracing::warn!("{warning}");
         }
-        let corpus = Corpus::load(&source)
-            .map_err(io(format!("reading the corpus {}", source.display())))?;
         let shard = Arc::new(corpus.shard(config.shard, config.shards));
         let shape = config.shape();
         let mut model = LocalModel::new(shape, config.seed)?;
@@ -70,7 +70,7 @@ impl Peer {
                 steps = config.train_steps,
                 "training the local model (no checkpoint yet)"
             );
-            let loss = model.train(&shard, config.train_steps, 32, config.seed)?;
+            let loss = model.train(&shard, config.train_steps, 64, config.seed)?;
             store.checkpoint("model.safetensors", |path| model.save(path))?;
             info!(loss, "trained and saved the model checkpoint");
         }
@@ -78,7 +78,7 @@ impl Peer {
         let mut stand_in = None;
         if store.restore("student.safetensors", |path| student.load(path))? {
             info!("loaded the student checkpoint");
-            stand_in = Some(stand_in_of(&store, shape)?);
+            stand_in = Some(Arc::new(student.duplicate()?) as Served);
         }
         let worth = store.worth()?;
         let address = chain.address(&identity.name)?;
@@ -339,21 +339,20 @@ impl Peer {
         self.send(chain, me.uid, row, epoch, params.commit_reveal)?;
 
         // Distil the epoch's mixture into the student (whitepaper §9).
-        if !pairs.is_empty() {
-            if let Some((_, validator)) = &self.validator {
-                validator.distill(&mut self.student, &pairs, DISTILL_PASSES)?;
-            }
+        if !pairs.is_empty()
+            && let Some((_, validator)) = &mut self.validator
+        {
+            validator.distill(&mut self.student, &pairs, DISTILL_PASSES)?;
             let (contexts, next) = batch(held_out, self.config.context, 256, epoch);
             let student_loss = self.student.loss(&contexts, &next)?.to_scalar::<f32>()?;
             metrics::gauge!("agora_loss", "kind" => "student").set(f64::from(student_loss));
             let student = &self.student;
             self.store
                 .checkpoint("student.safetensors", |path| student.save(path))?;
-            self.stand_in = Some(stand_in_of(&self.store, self.config.shape())?);
-            if let Some((_, validator)) = &mut self.validator {
-                validator.set_stand_in(self.stand_in.clone());
-                metrics::gauge!("agora_stood_in").set(validator.stood_in() as f64);
-            }
+            let stand_in: Served = Arc::new(self.student.duplicate()?);
+            validator.set_stand_in(Some(Arc::clone(&stand_in)));
+            self.stand_in = Some(stand_in);
+            metrics::gauge!("agora_stood_in").set(validator.stood_in() as f64);
         }
         info!(
             epoch,
@@ -416,14 +415,4 @@ impl Peer {
             Err(error) => Err(error.into()),
         }
     }
-}
-
-/// The student as checkpointed, in a model of its own: what stands in for
-/// a failed neighbour while the student itself keeps learning.
-fn stand_in_of(store: &Store, shape: crate::local::Shape) -> Result<Served, DaemonError> {
-    let mut copy = LocalModel::new(shape, 0)?;
-    let path = store.path("student.safetensors");
-    copy.load(&path)
-        .map_err(|source| super::StoreError::Model { path, source })?;
-    Ok(Arc::new(copy))
 }
