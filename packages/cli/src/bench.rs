@@ -249,13 +249,7 @@ fn lm_bench(args: &LmArgs) -> Result<(), CliError> {
         });
     }
     bar.finish_and_clear();
-    if let Some(out) = &args.out {
-        model
-            .save(out)
-            .map_err(|e| CliError::Invalid(format!("writing {}: {e}", out.display())))?;
-        println!("saved {}", out.display());
-    }
-    Ok(())
+    crate::peer::save_to(args.out.as_deref(), |path| model.save(path))
 }
 
 fn copier_bench(args: &CopierArgs) -> Result<(), CliError> {

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use agora_peer::corpus::{Corpus, locate};
-use agora_peer::local::{LocalModel, Shape};
+use agora_peer::corpus::Corpus;
+use agora_peer::local::LocalModel;
 use agora_peer::quality::bigram_loss;
 use std::sync::atomic::AtomicBool;
 
@@ -79,14 +79,6 @@ pub struct MarketArgs {
     json: bool,
 }
 
-/// The peer's model: the demo's shape.
-const SHAPE: Shape = Shape {
-    context: 8,
-    embed: 16,
-    hidden: 64,
-    dim: 16,
-};
-
 /// The text peers train on, shared by the commands that train one.
 #[derive(Debug, Args)]
 pub struct CorpusArgs {
@@ -106,14 +98,12 @@ impl CorpusArgs {
 
     /// The corpus, after saying on stderr where it fell back to.
     pub fn corpus(&self) -> Result<Corpus, CliError> {
-        let (source, warning) = locate(self.corpus.as_deref());
+        let (corpus, warning) =
+            Corpus::open(self.corpus.as_deref()).map_err(CliError::io("reading the corpus"))?;
         if let Some(warning) = warning {
             eprintln!("warning: {warning}");
         }
-        Corpus::load(&source).map_err(CliError::io(format!(
-            "reading the corpus {}",
-            source.display()
-        )))
+        Ok(corpus)
     }
 }
 
@@ -135,7 +125,7 @@ fn train(args: &TrainArgs) -> Result<(), CliError> {
     }
     let corpus = args.corpus.corpus()?;
     let text = corpus.shard(args.shard, args.shards);
-    let mut model = LocalModel::new(SHAPE, args.seed)?;
+    let mut model = LocalModel::new(MarketConfig::quick().shape, args.seed)?;
     let before = model.evaluate(&corpus.held_out, 4, 256)?;
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(
@@ -163,10 +153,17 @@ fn train(args: &TrainArgs) -> Result<(), CliError> {
         model.parameters(),
         args.steps
     );
-    if let Some(out) = &args.out {
-        model
-            .save(out)
-            .map_err(|e| CliError::Invalid(format!("writing {}: {e}", out.display())))?;
+    save_to(args.out.as_deref(), |path| model.save(path))
+}
+
+/// With `out`, writes a model there with `save` and says so (`--out` of
+/// `agora peer train` and `agora bench lm`).
+pub fn save_to(
+    out: Option<&std::path::Path>,
+    save: impl FnOnce(&std::path::Path) -> Result<(), agora_peer::ModelError>,
+) -> Result<(), CliError> {
+    if let Some(out) = out {
+        save(out).map_err(|e| CliError::Invalid(format!("writing {}: {e}", out.display())))?;
         println!("saved {}", out.display());
     }
     Ok(())

@@ -67,23 +67,22 @@ fn bad_arguments_exit_2_with_a_reason() {
     assert!(help.contains("train") && help.contains("market"));
 }
 
-#[test]
-fn a_market_run_reports_as_json() {
-    let out = agora(&[
-        "peer",
-        "market",
-        "--epochs",
-        "2",
-        "--honest-steps",
-        "2000,300,20",
-        "--json",
-    ]);
+/// `agora peer market ARGS --json`'s report.
+fn market_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["peer", "market", "--json"];
+    all.extend_from_slice(args);
+    let out = agora(&all);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_market_run_reports_as_json() {
+    let report = market_json(&["--epochs", "2", "--honest-steps", "2000,300,20"]);
     let roles: Vec<&str> = report["peers"]
         .as_array()
         .unwrap()
@@ -123,23 +122,14 @@ fn a_market_run_reports_as_json() {
 #[test]
 fn a_trained_model_starts_the_market() {
     let (out_dir, file, _) = train_into("start", &["--steps", "200"]);
-    let out = agora(&[
-        "peer",
-        "market",
+    let report = market_json(&[
         "--epochs",
         "1",
         "--honest-steps",
         "0,20",
         "--start-from",
         file.to_str().unwrap(),
-        "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // Trained 200 steps, honest-0 beats honest-1 (20 steps) alone.
     let alone = |uid: usize| report["peers"][uid]["alone_loss"].as_f64().unwrap();
     assert!(alone(0) < alone(1) - 0.3, "{report}");

@@ -53,6 +53,15 @@ pub fn locate(user: Option<&Path>) -> (PathBuf, Option<String>) {
 }
 
 impl Corpus {
+    /// Reads the corpus [`locate`] names for `user`; returns it with the
+    /// warning to show if it fell back. An error names the path.
+    pub fn open(user: Option<&Path>) -> std::io::Result<(Self, Option<String>)> {
+        let (source, warning) = locate(user);
+        let corpus = Self::load(&source)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", source.display())))?;
+        Ok((corpus, warning))
+    }
+
     /// Reads `path`: a file, or every text file of a directory (each once,
     /// symlinks followed, in name order; binary files such as fortune's
     /// `.dat` indexes skipped).

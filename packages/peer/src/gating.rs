@@ -32,7 +32,7 @@ pub struct GatedHead {
     optimizer: Option<AdamW>,
     /// The local model's frozen readout (`[dim, 256]` weight, `[256]`
     /// bias): the own logits the head corrects.
-    readout: Option<(Tensor, Tensor)>,
+    readout: (Tensor, Tensor),
 }
 
 /// What one batch gives: the loss and each neighbour's mean gate weight.
@@ -42,14 +42,22 @@ pub struct Step {
 }
 
 impl GatedHead {
-    pub fn new(dim: usize, neighbours: usize, top_k: usize) -> candle_core::Result<Self> {
+    /// A gate over `neighbours` and a head that corrects the logits
+    /// `own · weight + bias` (`readout`: the local model's, `[dim, 256]`
+    /// and `[256]`) instead of predicting from nothing.
+    pub fn new(
+        dim: usize,
+        neighbours: usize,
+        top_k: usize,
+        readout: (Tensor, Tensor),
+    ) -> candle_core::Result<Self> {
         let device = Device::Cpu;
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, &device);
         let gate = linear(dim, neighbours.max(1), vb.pp("gate"))?;
         let head = linear(2 * dim, 256, vb.pp("head"))?;
         // Deterministic start: a zero gate (every neighbour alike) and a
-        // zero head (uniform prediction).
+        // zero correction (the local model's own prediction).
         for var in vars.all_vars() {
             var.set(&var.zeros_like()?)?;
         }
@@ -62,16 +70,8 @@ impl GatedHead {
             head,
             device,
             optimizer: None,
-            readout: None,
+            readout,
         })
-    }
-
-    /// The head corrects the logits `own · weight + bias` (the local
-    /// model's readout, `[dim, 256]` and `[256]`) instead of predicting
-    /// from nothing.
-    pub fn with_readout(mut self, weight: Tensor, bias: Tensor) -> Self {
-        self.readout = Some((weight, bias));
-        self
     }
 
     /// Writes gate and head as safetensors.
@@ -198,10 +198,8 @@ impl GatedHead {
         let own = self.tensor(own, self.dim)?;
         let features = Tensor::cat(&[&own, mixture], 1)?;
         let logits = self.head.forward(&features)?;
-        match &self.readout {
-            Some((weight, bias)) => logits + own.matmul(weight)?.broadcast_add(bias)?,
-            None => Ok(logits),
-        }
+        let (weight, bias) = &self.readout;
+        logits + own.matmul(weight)?.broadcast_add(bias)?
     }
 
     /// `rows` `[batch][dim]` as a tensor.

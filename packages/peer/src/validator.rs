@@ -69,9 +69,7 @@ impl Validator {
         top_k: usize,
         deadline: Duration,
     ) -> candle_core::Result<Self> {
-        let (weight, bias) = local.readout()?;
-        let gated_head =
-            GatedHead::new(local.dim(), neighbours.len(), top_k)?.with_readout(weight, bias);
+        let gated_head = GatedHead::new(local.dim(), neighbours.len(), top_k, local.readout()?)?;
         Ok(Self {
             uid,
             importance: vec![0.0; neighbours.len()],
@@ -154,23 +152,19 @@ impl Validator {
                 })
                 .collect()
         });
+        // One answer of the stand-in a batch serves every failed call.
+        let stood_in = match self.stand_in.as_ref().filter(|_| stand_in) {
+            Some(model) if replies.iter().any(|r| r.error.is_some()) => {
+                model.forward(contexts).ok()
+            }
+            _ => None,
+        };
         let mut outputs = vec![vec![vec![0.0; dim]; contexts.len()]; self.neighbours.len()];
-        let stand_in = self.stand_in.as_ref().filter(|_| stand_in);
-        let mut stood_in: Option<Vec<Vec<f32>>> = None;
         for (j, reply) in selected.iter().zip(replies) {
-            outputs[*j] = match (&reply.error, stand_in) {
-                (Some(_), Some(model)) => {
-                    if stood_in.is_none() {
-                        // Computed once a batch, for every failed call.
-                        stood_in = model.forward(contexts).ok();
-                    }
-                    match &stood_in {
-                        Some(answer) => {
-                            self.stood_in.fetch_add(1, Ordering::Relaxed);
-                            answer.clone()
-                        }
-                        None => reply.outputs,
-                    }
+            outputs[*j] = match (&reply.error, &stood_in) {
+                (Some(_), Some(answer)) => {
+                    self.stood_in.fetch_add(1, Ordering::Relaxed);
+                    answer.clone()
                 }
                 _ => reply.outputs,
             };

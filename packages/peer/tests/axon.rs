@@ -5,12 +5,14 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use agora_client::{Chain, EmbeddedChain, key_account};
-use agora_market::msg::{GraphParams, TEXT};
+use agora_market::msg::TEXT;
 use agora_peer::axon::router;
 use agora_peer::tensor::encode_inputs;
 use agora_peer::{AxonConfig, Dendrite, Model, Neighbour, PeerKey, Registry};
 use safetensors::tensor::{Dtype, TensorView};
+
+mod support;
+use support::{chain, key};
 
 /// A model that any test can predict: [Σ bytes, first byte, 1], after an
 /// optional delay.
@@ -50,32 +52,6 @@ impl Model for Broken {
     fn forward(&self, _inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>> {
         Err(candle_core::Error::Msg("out of memory".to_string()))
     }
-}
-
-fn key(byte: u8) -> PeerKey {
-    PeerKey::from_secret(&[byte; 32]).unwrap()
-}
-
-/// A chain where `keys` are registered peers of TEXT.
-fn chain(keys: &[&PeerKey]) -> EmbeddedChain {
-    let mut chain = EmbeddedChain::new(
-        "uagora",
-        "admin",
-        10u128.pow(12),
-        GraphParams::builder()
-            .emission_per_epoch(1_000)
-            .unbonding_period(10)
-            .build(),
-    )
-    .unwrap();
-    for (port, key) in keys.iter().enumerate() {
-        let name = key_account(&key.public_key());
-        chain.fund("admin", &name, 1_000).unwrap();
-        chain
-            .register(&name, TEXT, &format!("http://127.0.0.1:{}", 9000 + port), 0)
-            .unwrap();
-    }
-    chain
 }
 
 /// The registry of a chain where `keys` are registered.

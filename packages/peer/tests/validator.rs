@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use agora_client::{Chain, EmbeddedChain, key_account};
-use agora_market::msg::{GraphParams, TEXT};
+use agora_market::msg::TEXT;
 use agora_peer::axon::router;
 use agora_peer::corpus::{Corpus, FALLBACK_DIR};
 use agora_peer::local::{LocalModel, Shape};
@@ -16,6 +15,9 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+
+mod support;
+use support::{chain, key};
 
 const SHAPE: Shape = Shape {
     context: 8,
@@ -72,22 +74,8 @@ async fn serve(model: Arc<LocalModel>, registry: Registry, manner: Manner) -> St
 
 /// A registered caller's key, and the registry its neighbours check.
 fn registered_caller() -> (PeerKey, Registry) {
-    let caller = PeerKey::from_secret(&[2; 32]).unwrap();
-    let mut chain = EmbeddedChain::new(
-        "uagora",
-        "admin",
-        10u128.pow(12),
-        GraphParams::builder()
-            .emission_per_epoch(1_000)
-            .unbonding_period(10)
-            .build(),
-    )
-    .unwrap();
-    let name = key_account(&caller.public_key());
-    chain.fund("admin", &name, 1_000).unwrap();
-    chain
-        .register(&name, TEXT, "http://127.0.0.1:1", 0)
-        .unwrap();
+    let caller = key(2);
+    let chain = chain(&[&caller]);
     let registry = Registry::new(&chain);
     registry.refresh(&chain, TEXT).unwrap();
     (caller, registry)

@@ -13,7 +13,7 @@ use agora_market::msg::{Consensus, GraphParams, TEXT};
 use serde::Serialize;
 
 use crate::axon::router;
-use crate::corpus::{Corpus, locate};
+use crate::corpus::Corpus;
 use crate::local::{DistillPair, LocalModel, Shape, batch};
 use crate::quality::{bigram_loss, probe_loss};
 use crate::weights::{RowRules, float};
@@ -231,11 +231,10 @@ pub async fn run_market_on<C: Chain>(
     let shape = config.shape;
     let seed = config.seed;
     let mut say = |line: String| progress(Progress::Setup(line));
-    let (source, warning) = locate(config.corpus.as_deref());
+    let (corpus, warning) = Corpus::open(config.corpus.as_deref())?;
     if let Some(warning) = warning {
         say(format!("warning: {warning}"));
     }
-    let corpus = Corpus::load(&source)?;
     let count = config.honest_steps.len();
     let shards: Vec<Vec<u8>> = (0..count).map(|i| corpus.shard(i, count)).collect();
     let bigram_loss = bigram_loss(&corpus.train, &corpus.held_out);
