@@ -73,6 +73,11 @@ pub struct MarketArgs {
     start_from: Option<PathBuf>,
     #[command(flatten)]
     corpus: CorpusArgs,
+    /// Honest peers' axons take gradients (`POST /backward`) and every
+    /// honest learner sends them, so what a peer serves learns from its
+    /// callers (off by default; README, "Gradients through the network").
+    #[arg(long)]
+    backward: bool,
     /// Print the report as JSON: the bigram baseline's held-out loss, and
     /// per peer its role, losses (nats per byte) and incentive.
     #[arg(long)]
@@ -181,6 +186,7 @@ fn market(args: &MarketArgs) -> Result<(), CliError> {
         learn_steps: args.learn_steps,
         corpus: args.corpus.market_corpus(),
         start_from: args.start_from.clone(),
+        backward: args.backward,
         ..MarketConfig::quick()
     };
     let spinner = ProgressBar::new_spinner();
@@ -233,5 +239,11 @@ fn market(args: &MarketArgs) -> Result<(), CliError> {
         "byte bigram, held-out loss: {:.4}\nlazy + noisy share of the last emission: {:.4}\nSpearman(incentive, quality): {:.3}",
         report.bigram_loss, report.idle_share, report.spearman
     );
+    if args.backward {
+        println!(
+            "gradients sent: {} applied, {} refused",
+            report.gradients_applied, report.gradients_refused
+        );
+    }
     Ok(())
 }

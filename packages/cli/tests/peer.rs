@@ -114,6 +114,31 @@ fn a_market_run_reports_as_json() {
     );
     assert!(honest[2]["student_loss"].as_f64().is_some(), "{report}");
     assert!(honest[0]["student_loss"].is_null());
+    // No gradients travel unless asked for.
+    assert_eq!(report["gradients_applied"], 0);
+}
+
+/// With `--backward`, every honest learner sends its gradients back and
+/// the honest axons apply them (README, "Gradients through the network").
+#[test]
+fn a_market_with_backward_sends_gradients_that_are_applied() {
+    let report = market_json(&[
+        "--backward",
+        "--epochs",
+        "1",
+        "--learn-steps",
+        "10",
+        "--honest-steps",
+        "300,100,20",
+    ]);
+    // Three honest learners, ten steps each; the gate (top 2) routes each
+    // to the other two, who take gradients. The first step's gradient is
+    // zero (the head's correction starts at zero), so nothing goes then.
+    assert_eq!(report["gradients_applied"], 3 * 9 * 2, "{report}");
+    assert_eq!(report["gradients_refused"], 0, "{report}");
+    let weakest = &report["peers"][2];
+    let loss = |key: &str| weakest[key].as_f64().unwrap();
+    assert!(loss("network_loss") < loss("alone_loss"), "{report}");
 }
 
 /// `agora peer train --out` writes what `agora peer market --start-from`

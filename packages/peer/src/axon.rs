@@ -2,6 +2,11 @@
 //!
 //! - `GET /health`: `{"status": "ok", "graph", "context", "dim"}`.
 //! - `POST /forward`: a signed `inputs` body in, an `outputs` body out.
+//! - `POST /backward` (off unless [`AxonConfig::backward`] is set; 404
+//!   when off): a signed `inputs` + `gradients` body, the caller's loss
+//!   gradient with respect to the representations it received; the model
+//!   takes one clipped step along it ([`StepBound`]) and answers
+//!   `{"norm", "step"}`. Its own per-caller rate limit.
 //!
 //! Every refusal is a 4xx with `{"error": "..."}`, never a panic: 401 for
 //! an unsigned, badly signed, stale or unregistered caller; 400 for a body
@@ -37,7 +42,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::Model;
 use crate::auth::{self, AuthError};
-use crate::tensor::{decode_inputs, encode_outputs};
+use crate::model::StepBound;
+use crate::tensor::{decode_gradients, decode_inputs, encode_outputs};
 
 #[derive(Clone, Debug)]
 pub struct AxonConfig {
@@ -56,6 +62,25 @@ pub struct AxonConfig {
     pub max_concurrent: usize,
     /// Requests that may wait for a slot; past that, 503.
     pub max_queue: usize,
+    /// Whether (and how far) callers' gradients may train the model.
+    pub backward: Option<BackwardConfig>,
+}
+
+/// `POST /backward`: how often one caller may send a gradient, and how far
+/// one may move the model.
+#[derive(Clone, Debug)]
+pub struct BackwardConfig {
+    pub requests_per_second: NonZeroU32,
+    pub bound: StepBound,
+}
+
+impl Default for BackwardConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_second: NonZeroU32::new(5).expect("nonzero"),
+            bound: StepBound::default(),
+        }
+    }
 }
 
 impl AxonConfig {
@@ -69,6 +94,7 @@ impl AxonConfig {
             skew: Duration::from_secs(30),
             max_concurrent: 64,
             max_queue: 256,
+            backward: None,
         }
     }
 }
@@ -125,11 +151,16 @@ struct Axon {
     registry: Registry,
     config: AxonConfig,
     limiter: DefaultKeyedRateLimiter<Vec<u8>>,
+    backward_limiter: Option<DefaultKeyedRateLimiter<Vec<u8>>>,
 }
 
 /// The axon's routes, with its limits.
 pub fn router(model: Arc<dyn Model>, registry: Registry, config: AxonConfig) -> Router {
     let limiter = RateLimiter::keyed(Quota::per_second(config.requests_per_second));
+    let backward_limiter = config
+        .backward
+        .as_ref()
+        .map(|b| RateLimiter::keyed(Quota::per_second(b.requests_per_second)));
     let timeout = config.timeout;
     let max_body = config.max_body;
     let admission = Arc::new(Admission {
@@ -142,10 +173,12 @@ pub fn router(model: Arc<dyn Model>, registry: Registry, config: AxonConfig) -> 
         registry,
         config,
         limiter,
+        backward_limiter,
     });
     Router::new()
         .route("/health", get(health))
         .route("/forward", post(forward))
+        .route("/backward", post(backward))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -193,6 +226,7 @@ async fn admit(State(admission): State<Arc<Admission>>, request: Request, next: 
 async fn measure(request: Request, next: Next) -> Response {
     let route = match request.uri().path() {
         "/forward" => "forward",
+        "/backward" => "backward",
         "/health" => "health",
         _ => "other",
     };
@@ -226,7 +260,16 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-async fn forward(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes) -> Response {
+/// The caller of a signed request to `path`, if it may be served: signed,
+/// fresh, registered in the graph and within `limiter`'s rate.
+fn authorize(
+    axon: &Axon,
+    headers: &HeaderMap,
+    path: &str,
+    body: &[u8],
+    limiter: &DefaultKeyedRateLimiter<Vec<u8>>,
+    per_second: NonZeroU32,
+) -> Result<(), Response> {
     let header = |name: &'static str| {
         headers
             .get(name)
@@ -234,23 +277,29 @@ async fn forward(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes)
             .map(str::to_string)
     };
     let skew = axon.config.skew.as_secs();
-    let key = match auth::verify(header, "POST", "/forward", &body, now(), skew) {
-        Ok(key) => key,
-        Err(error) => return refuse(StatusCode::UNAUTHORIZED, error),
-    };
+    let key = auth::verify(header, "POST", path, body, now(), skew)
+        .map_err(|error| refuse(StatusCode::UNAUTHORIZED, error))?;
     if let Err(address) = axon.registry.registered(&key) {
         let error = AuthError::NotRegistered {
             address,
             graph: axon.config.graph.clone(),
         };
-        return refuse(StatusCode::UNAUTHORIZED, error);
+        return Err(refuse(StatusCode::UNAUTHORIZED, error));
     }
-    if axon.limiter.check_key(&key).is_err() {
-        let limit = axon.config.requests_per_second;
-        return refuse(
+    if limiter.check_key(&key).is_err() {
+        return Err(refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            format!("more than {limit} requests a second from this caller"),
-        );
+            format!("more than {per_second} requests a second to {path} from this caller"),
+        ));
+    }
+    Ok(())
+}
+
+async fn forward(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes) -> Response {
+    let per_second = axon.config.requests_per_second;
+    if let Err(refused) = authorize(&axon, &headers, "/forward", &body, &axon.limiter, per_second)
+    {
+        return refused;
     }
     let context = axon.model.context();
     let inputs = match decode_inputs(&body, context, axon.config.max_batch) {
@@ -264,6 +313,34 @@ async fn forward(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes)
         Ok(Err(error)) => refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the model failed: {error}"),
+        ),
+        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "the model failed"),
+    }
+}
+
+async fn backward(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (Some(config), Some(limiter)) = (&axon.config.backward, &axon.backward_limiter) else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "this axon does not take gradients (its /backward is off)",
+        );
+    };
+    let per_second = config.requests_per_second;
+    if let Err(refused) = authorize(&axon, &headers, "/backward", &body, limiter, per_second) {
+        return refused;
+    }
+    let (context, dim) = (axon.model.context(), axon.model.dim());
+    let (inputs, gradients) = match decode_gradients(&body, context, dim, axon.config.max_batch)
+    {
+        Ok(decoded) => decoded,
+        Err(error) => return refuse(StatusCode::BAD_REQUEST, error),
+    };
+    let (model, bound) = (Arc::clone(&axon.model), config.bound);
+    match tokio::task::spawn_blocking(move || model.backward(&inputs, &gradients, bound)).await {
+        Ok(Ok(applied)) => Json(applied).into_response(),
+        Ok(Err(error)) => refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the model took no step: {error}"),
         ),
         Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "the model failed"),
     }

@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::future::join_all;
 
 use crate::PeerKey;
-use crate::tensor::{decode_outputs, encode_inputs};
+use crate::model::Applied;
+use crate::tensor::{decode_outputs, encode_gradients, encode_inputs};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Neighbour {
@@ -125,6 +126,27 @@ impl Dendrite {
         join_all(calls).await
     }
 
+    /// Sends a neighbour the gradient of this peer's loss with respect to
+    /// the representations it answered for `inputs` (`POST /backward`),
+    /// within the deadline. Not counted among its failures: an axon's
+    /// `/backward` is off unless its miner turns it on.
+    pub async fn backward(
+        &self,
+        neighbour: &Neighbour,
+        inputs: &[Vec<u8>],
+        gradients: &[Vec<f32>],
+        context: usize,
+        dim: usize,
+    ) -> Result<Applied, String> {
+        let body = encode_gradients(inputs, gradients, context, dim);
+        let call = self.post(neighbour, "/backward", body);
+        let bytes = match tokio::time::timeout(self.deadline, call).await {
+            Ok(result) => result?,
+            Err(_) => return Err(format!("no answer within {:?}", self.deadline)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| format!("a bad /backward answer: {e}"))
+    }
+
     async fn call(
         &self,
         neighbour: &Neighbour,
@@ -132,14 +154,27 @@ impl Dendrite {
         batch: usize,
         dim: usize,
     ) -> Result<Vec<Vec<f32>>, String> {
+        let bytes = self.post(neighbour, "/forward", body).await?;
+        decode_outputs(&bytes, batch, dim).map_err(|e| e.to_string())
+    }
+
+    /// A signed POST of `body` to `path` of the neighbour's axon; the
+    /// answer's body when it succeeded. A call that cannot connect is
+    /// tried again after a jittered backoff.
+    async fn post(
+        &self,
+        neighbour: &Neighbour,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, String> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let url = format!("{}/forward", neighbour.endpoint.trim_end_matches('/'));
+        let url = format!("{}{path}", neighbour.endpoint.trim_end_matches('/'));
         let mut tries = 0;
         let mut response = loop {
             let mut request = self.client.post(&url);
-            for (name, value) in self.key.sign("POST", "/forward", now, &body) {
+            for (name, value) in self.key.sign("POST", path, now, &body) {
                 request = request.header(name, value);
             }
             tries += 1;
@@ -164,6 +199,6 @@ impl Dendrite {
         if !status.is_success() {
             return Err(format!("{status}: {}", String::from_utf8_lossy(&bytes)));
         }
-        decode_outputs(&bytes, batch, dim).map_err(|e| e.to_string())
+        Ok(bytes)
     }
 }

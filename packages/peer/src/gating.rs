@@ -16,7 +16,7 @@
 //! load-balancing loss) changes who is paid; README, "The peer's corpus",
 //! has the measurements.
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap, linear};
 
 /// The sparse gate over `neighbours` neighbours of width `dim`, and the
@@ -39,6 +39,10 @@ pub struct GatedHead {
 pub struct Step {
     pub loss: f32,
     pub importance: Vec<f32>,
+    /// When asked for: per neighbour, the loss gradient with respect to
+    /// each output it gave (`[batch][dim]`; zeros for inputs not routed
+    /// to it), what `POST /backward` sends back.
+    pub gradients: Option<Vec<Vec<Vec<f32>>>>,
 }
 
 impl GatedHead {
@@ -151,18 +155,23 @@ impl GatedHead {
         candle_nn::ops::softmax_last_dim(&(scores + penalty)?)? * keep
     }
 
-    /// `Σ_j gate_j · neighbour_j`, `[batch, dim]`. `neighbours[j]` holds
-    /// neighbour `j`'s outputs (`[batch][dim]`, zeros when not called).
-    fn mix(&self, gates: &Tensor, neighbours: &[Vec<Vec<f32>>]) -> candle_core::Result<Tensor> {
-        let batch = gates.dim(0)?;
+    /// The neighbours' outputs as one `[batch, neighbours, dim]` tensor.
+    /// `neighbours[j]` holds neighbour `j`'s outputs (`[batch][dim]`, zeros
+    /// when not called).
+    fn stack(&self, neighbours: &[Vec<Vec<f32>>]) -> candle_core::Result<Tensor> {
+        let batch = neighbours.first().map_or(0, Vec::len);
         let mut stacked = Vec::with_capacity(batch * self.neighbours * self.dim);
         for input in 0..batch {
             for outputs in neighbours {
                 stacked.extend_from_slice(&outputs[input]);
             }
         }
-        let stacked = Tensor::from_vec(stacked, (batch, self.neighbours, self.dim), &self.device)?;
-        gates.unsqueeze(1)?.matmul(&stacked)?.squeeze(1)
+        Tensor::from_vec(stacked, (batch, self.neighbours, self.dim), &self.device)
+    }
+
+    /// `Σ_j gate_j · neighbour_j`, `[batch, dim]`, of a [`GatedHead::stack`].
+    fn mix(&self, gates: &Tensor, stacked: &Tensor) -> candle_core::Result<Tensor> {
+        gates.unsqueeze(1)?.matmul(stacked)?.squeeze(1)
     }
 
     /// Loss of the batch, and the gates that gave it.
@@ -174,8 +183,19 @@ impl GatedHead {
         without: Option<usize>,
         k: usize,
     ) -> candle_core::Result<(Tensor, Tensor)> {
+        self.forward_stacked(own, &self.stack(neighbours)?, next, without, k)
+    }
+
+    fn forward_stacked(
+        &self,
+        own: &[Vec<f32>],
+        stacked: &Tensor,
+        next: &[u8],
+        without: Option<usize>,
+        k: usize,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
         let gates = self.gates(own, without, k)?;
-        let mixture = self.mix(&gates, neighbours)?;
+        let mixture = self.mix(&gates, stacked)?;
         Ok((self.head_loss(own, &mixture, next)?, gates))
     }
 
@@ -213,8 +233,8 @@ impl GatedHead {
         own: &[Vec<f32>],
         neighbours: &[Vec<Vec<f32>>],
     ) -> candle_core::Result<Vec<Vec<f32>>> {
-        self.mix(&self.gates(own, None, self.top_k)?, neighbours)?
-            .to_vec2()
+        let gates = self.gates(own, None, self.top_k)?;
+        self.mix(&gates, &self.stack(neighbours)?)?.to_vec2()
     }
 
     /// The head's loss when `mixture` stands in for the neighbours (a
@@ -229,14 +249,23 @@ impl GatedHead {
         self.head_loss(own, &mixture, next)?.to_scalar()
     }
 
-    /// One training step of gate and head.
+    /// One training step of gate and head; with `gradients`, also the
+    /// loss gradient with respect to every neighbour output.
     pub fn train(
         &mut self,
         own: &[Vec<f32>],
         neighbours: &[Vec<Vec<f32>>],
         next: &[u8],
+        gradients: bool,
     ) -> candle_core::Result<Step> {
-        let (loss, gates) = self.forward(own, neighbours, next, None, self.top_k)?;
+        // A variable only when its gradient is wanted: the optimizer
+        // steps the gate and head alone either way.
+        let stacked = self.stack(neighbours)?;
+        let stacked = match gradients {
+            true => Var::from_tensor(&stacked)?.into_inner(),
+            false => stacked,
+        };
+        let (loss, gates) = self.forward_stacked(own, &stacked, next, None, self.top_k)?;
         if self.optimizer.is_none() {
             let params = ParamsAdamW {
                 lr: 1e-2,
@@ -244,13 +273,16 @@ impl GatedHead {
             };
             self.optimizer = Some(AdamW::new(self.vars.all_vars(), params)?);
         }
-        self.optimizer
-            .as_mut()
-            .expect("set above")
-            .backward_step(&loss)?;
+        let grads = loss.backward()?;
+        self.optimizer.as_mut().expect("set above").step(&grads)?;
+        let gradients = match grads.get(&stacked) {
+            Some(grad) if gradients => Some(grad.transpose(0, 1)?.contiguous()?.to_vec3()?),
+            _ => None,
+        };
         Ok(Step {
             loss: loss.to_scalar()?,
             importance: gates.mean(0)?.to_vec1()?,
+            gradients,
         })
     }
 

@@ -1,6 +1,8 @@
 //! The local model (whitepaper §5): byte contexts in, a `dim`-dimensional
 //! representation out, and a next-byte head for the local loss.
 
+use std::sync::Mutex;
+
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{
     AdamW, Embedding, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap, embedding, linear,
@@ -9,6 +11,7 @@ use candle_nn::{
 use rand::Rng;
 
 use crate::Model;
+use crate::model::{Applied, StepBound};
 use crate::rng::seeded;
 
 #[derive(Clone, Copy, Debug)]
@@ -34,6 +37,9 @@ pub struct LocalModel {
     repr: Linear,
     head: Linear,
     device: Device,
+    /// `/backward` steps, one at a time (a step reads and writes every
+    /// parameter).
+    stepping: Mutex<()>,
 }
 
 /// Contexts and their next bytes sampled from `text`, deterministically.
@@ -63,6 +69,7 @@ impl LocalModel {
             shape,
             vars,
             device,
+            stepping: Mutex::new(()),
         };
         model.initialize(seed)?;
         Ok(model)
@@ -220,5 +227,48 @@ impl Model for LocalModel {
     }
     fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>> {
         self.represent(inputs)?.to_vec2::<f32>()
+    }
+
+    /// The caller's loss `L` reaches these parameters only through the
+    /// representations `r`, so `Σ r·(∂L/∂r)` has their gradient as its own
+    /// (the chain rule); one clipped SGD step along it. The next-byte head
+    /// is not on that path and stays.
+    fn backward(
+        &self,
+        inputs: &[Vec<u8>],
+        gradients: &[Vec<f32>],
+        bound: StepBound,
+    ) -> candle_core::Result<Applied> {
+        let _one_at_a_time = self.stepping.lock().unwrap_or_else(|e| e.into_inner());
+        let flat: Vec<f32> = gradients.iter().flatten().copied().collect();
+        let upstream = Tensor::from_vec(flat, (gradients.len(), self.shape.dim), &self.device)?;
+        let surrogate = (self.represent(inputs)? * upstream)?.sum_all()?;
+        let grads = surrogate.backward()?;
+        let mut squared = 0.0f32;
+        let mut steps = Vec::new();
+        for var in self.vars.all_vars() {
+            if let Some(grad) = grads.get(var.as_tensor()) {
+                squared += grad.sqr()?.sum_all()?.to_scalar::<f32>()?;
+                steps.push((var, grad.clone()));
+            }
+        }
+        let norm = squared.sqrt();
+        if !norm.is_finite() {
+            return Err(candle_core::Error::Msg(
+                "the gradient is not finite".to_string(),
+            ));
+        }
+        let scale = if norm > 0.0 {
+            bound.lr * (bound.max_norm / norm).min(1.0)
+        } else {
+            0.0
+        };
+        for (var, grad) in steps {
+            var.set(&(var.as_tensor() - (grad * f64::from(scale))?)?)?;
+        }
+        Ok(Applied {
+            norm,
+            step: scale * norm,
+        })
     }
 }

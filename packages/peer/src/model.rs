@@ -10,4 +10,47 @@ pub trait Model: Send + Sync + 'static {
     /// `context()` bytes. A failure is an error, never zeros: the axon
     /// answers it with a 500 rather than serve a vector that means nothing.
     fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>>;
+    /// Learns from a caller's gradient (whitepaper §5, `POST /backward`):
+    /// `gradients[i]` is the caller's loss gradient with respect to the
+    /// representation of `inputs[i]` it received. One step within `bound`.
+    /// A model that cannot learn this way refuses (the default).
+    fn backward(
+        &self,
+        inputs: &[Vec<u8>],
+        gradients: &[Vec<f32>],
+        bound: StepBound,
+    ) -> candle_core::Result<Applied> {
+        let _ = (inputs, gradients, bound);
+        Err(candle_core::Error::Msg(
+            "this model does not learn from gradients".to_string(),
+        ))
+    }
+}
+
+/// How far one `/backward` step may move a model: the gradient is
+/// clipped to `max_norm` (over all its parameters), then scaled by `lr`,
+/// so no step is longer than `lr × max_norm` however large the gradient
+/// a caller sends.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepBound {
+    pub lr: f32,
+    pub max_norm: f32,
+}
+
+impl Default for StepBound {
+    fn default() -> Self {
+        Self {
+            lr: 0.05,
+            max_norm: 1.0,
+        }
+    }
+}
+
+/// What one `/backward` step did.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Applied {
+    /// The parameter gradient's norm, before clipping.
+    pub norm: f32,
+    /// The length of the step taken (`lr × min(norm, max_norm)`).
+    pub step: f32,
 }

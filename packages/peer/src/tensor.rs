@@ -23,6 +23,8 @@ pub enum TensorError {
         expected: String,
         got: Vec<usize>,
     },
+    #[error("tensor {0:?} holds a value that is not finite")]
+    NotFinite(&'static str),
 }
 
 fn serialize(name: &str, dtype: Dtype, shape: Vec<usize>, data: &[u8]) -> Vec<u8> {
@@ -89,7 +91,17 @@ pub fn decode_outputs(
     batch: usize,
     dim: usize,
 ) -> Result<Vec<Vec<f32>>, TensorError> {
-    let (tensors, name) = tensor(bytes, "outputs")?;
+    decode_f32(bytes, "outputs", batch, dim)
+}
+
+/// Tensor `name` of `bytes`: `f32`, `[batch, dim]`.
+fn decode_f32(
+    bytes: &[u8],
+    name: &'static str,
+    batch: usize,
+    dim: usize,
+) -> Result<Vec<Vec<f32>>, TensorError> {
+    let (tensors, name) = tensor(bytes, name)?;
     let view = tensors.tensor(name).expect("checked");
     if view.dtype() != Dtype::F32 {
         return Err(TensorError::Dtype {
@@ -111,6 +123,52 @@ pub fn decode_outputs(
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     Ok(values.chunks(dim.max(1)).map(<[f32]>::to_vec).collect())
+}
+
+/// A `/backward` body: `inputs` (`u8`, `[batch, context]`) and
+/// `gradients` (`f32`, `[batch, dim]`), the caller's loss gradient with
+/// respect to the representation it received for each input.
+pub fn encode_gradients(
+    inputs: &[Vec<u8>],
+    gradients: &[Vec<f32>],
+    context: usize,
+    dim: usize,
+) -> Vec<u8> {
+    let bytes: Vec<u8> = inputs.iter().flatten().copied().collect();
+    let values: Vec<u8> = gradients
+        .iter()
+        .flatten()
+        .flat_map(|value| value.to_le_bytes())
+        .collect();
+    let tensors = HashMap::from([
+        (
+            "inputs".to_string(),
+            TensorView::new(Dtype::U8, vec![inputs.len(), context], &bytes)
+                .expect("shape matches data"),
+        ),
+        (
+            "gradients".to_string(),
+            TensorView::new(Dtype::F32, vec![gradients.len(), dim], &values)
+                .expect("shape matches data"),
+        ),
+    ]);
+    safetensors::serialize(tensors, None).expect("valid tensors serialize")
+}
+
+/// The inputs and gradients of a `/backward` body; every gradient finite,
+/// one per input.
+pub fn decode_gradients(
+    bytes: &[u8],
+    context: usize,
+    dim: usize,
+    max_batch: usize,
+) -> Result<(Vec<Vec<u8>>, Vec<Vec<f32>>), TensorError> {
+    let inputs = decode_inputs(bytes, context, max_batch)?;
+    let gradients = decode_f32(bytes, "gradients", inputs.len(), dim)?;
+    if gradients.iter().flatten().any(|value| !value.is_finite()) {
+        return Err(TensorError::NotFinite("gradients"));
+    }
+    Ok((inputs, gradients))
 }
 
 #[cfg(test)]
@@ -141,5 +199,37 @@ mod tests {
             decode_inputs(&bytes, 2, 8),
             Err(TensorError::Missing("inputs"))
         ));
+    }
+
+    #[test]
+    fn gradient_bodies_round_trip_and_bad_ones_are_named() {
+        let inputs = vec![b"ab".to_vec(), b"cd".to_vec()];
+        let gradients = vec![vec![0.25f32, -1.0, 0.0], vec![1e-3, 2.0, -0.5]];
+        let bytes = encode_gradients(&inputs, &gradients, 2, 3);
+        assert_eq!(
+            decode_gradients(&bytes, 2, 3, 8).unwrap(),
+            (inputs.clone(), gradients)
+        );
+        assert!(matches!(
+            decode_gradients(&bytes, 2, 4, 8),
+            Err(TensorError::Shape {
+                name: "gradients",
+                ..
+            })
+        ));
+        let one_short = encode_gradients(&inputs, &[vec![0.0; 3]], 2, 3);
+        assert!(matches!(
+            decode_gradients(&one_short, 2, 3, 8),
+            Err(TensorError::Shape { .. })
+        ));
+        let infinite = encode_gradients(&inputs, &[vec![f32::NAN; 3], vec![0.0; 3]], 2, 3);
+        assert_eq!(
+            decode_gradients(&infinite, 2, 3, 8),
+            Err(TensorError::NotFinite("gradients"))
+        );
+        assert_eq!(
+            decode_gradients(&encode_inputs(&inputs, 2), 2, 3, 8),
+            Err(TensorError::Missing("gradients"))
+        );
     }
 }

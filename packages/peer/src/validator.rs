@@ -58,6 +58,12 @@ pub struct Validator {
     stand_in: Option<Arc<dyn Model>>,
     /// Replies the stand-in gave.
     stood_in: AtomicU64,
+    /// Whether each learning step's gradients go back to the neighbours
+    /// that answered (`POST /backward`).
+    send_gradients: bool,
+    /// Gradients sent that the neighbour applied, and that it refused.
+    gradients_applied: AtomicU64,
+    gradients_refused: AtomicU64,
 }
 
 impl Validator {
@@ -81,6 +87,9 @@ impl Validator {
             batch_size: 64,
             stand_in: None,
             stood_in: AtomicU64::new(0),
+            send_gradients: false,
+            gradients_applied: AtomicU64::new(0),
+            gradients_refused: AtomicU64::new(0),
         })
     }
 
@@ -94,6 +103,23 @@ impl Validator {
     /// How many failed replies the stand-in has answered for.
     pub fn stood_in(&self) -> u64 {
         self.stood_in.load(Ordering::Relaxed)
+    }
+
+    /// With `on`, every learning step sends each neighbour that answered
+    /// the gradient of the loss with respect to its outputs, for the inputs
+    /// routed to it (`POST /backward`), before the next batch's calls go
+    /// out (so they see the step; learning is then not pipelined).
+    pub fn set_send_gradients(&mut self, on: bool) {
+        self.send_gradients = on;
+    }
+
+    /// Gradients sent so far that the neighbour applied, and that it
+    /// refused (its `/backward` off, a failure, past its rate).
+    pub fn gradients_sent(&self) -> (u64, u64) {
+        (
+            self.gradients_applied.load(Ordering::Relaxed),
+            self.gradients_refused.load(Ordering::Relaxed),
+        )
     }
 
     pub fn dendrite(&self) -> &Dendrite {
@@ -131,15 +157,16 @@ impl Validator {
     }
 
     /// Neighbour outputs for `contexts` from the replies of the `selected`
-    /// ones, zeros for the rest. With `stand_in`, a failed call is
-    /// answered by the stand-in (if there is one) rather than zeros.
+    /// ones, zeros for the rest, and which of them answered. With
+    /// `stand_in`, a failed call is answered by the stand-in (if there is
+    /// one) rather than zeros.
     async fn outputs(
         &self,
         contexts: &[Vec<u8>],
         selected: &[usize],
         replies: JoinHandle<Vec<Reply>>,
         stand_in: bool,
-    ) -> Vec<Vec<Vec<f32>>> {
+    ) -> (Vec<Vec<Vec<f32>>>, Vec<usize>) {
         let dim = self.local.dim();
         let replies = replies.await.unwrap_or_else(|error| {
             // The calling task died: every call of it failed.
@@ -160,7 +187,11 @@ impl Validator {
             _ => None,
         };
         let mut outputs = vec![vec![vec![0.0; dim]; contexts.len()]; self.neighbours.len()];
+        let mut answered = Vec::new();
         for (j, reply) in selected.iter().zip(replies) {
+            if reply.error.is_none() {
+                answered.push(*j);
+            }
             outputs[*j] = match (&reply.error, &stood_in) {
                 (Some(_), Some(answer)) => {
                     self.stood_in.fetch_add(1, Ordering::Relaxed);
@@ -169,7 +200,41 @@ impl Validator {
                 _ => reply.outputs,
             };
         }
-        outputs
+        (outputs, answered)
+    }
+
+    /// Sends each neighbour of `answered` its rows of `gradients` (those
+    /// of inputs routed to it, the rest being zero) and counts the
+    /// outcomes.
+    async fn send_back(
+        &self,
+        contexts: &[Vec<u8>],
+        answered: &[usize],
+        gradients: &[Vec<Vec<f32>>],
+    ) {
+        let (context, dim) = (self.local.context(), self.local.dim());
+        let sends = answered.iter().filter_map(|j| {
+            let (inputs, rows): (Vec<Vec<u8>>, Vec<Vec<f32>>) = contexts
+                .iter()
+                .zip(&gradients[*j])
+                .filter(|(_, row)| row.iter().any(|value| *value != 0.0))
+                .map(|(input, row)| (input.clone(), row.clone()))
+                .unzip();
+            let neighbour = &self.neighbours[*j];
+            (!inputs.is_empty()).then(|| async move {
+                self.dendrite
+                    .backward(neighbour, &inputs, &rows, context, dim)
+                    .await
+            })
+        });
+        for outcome in futures::future::join_all(sends).await {
+            let (counter, label) = match outcome {
+                Ok(_) => (&self.gradients_applied, "applied"),
+                Err(_) => (&self.gradients_refused, "refused"),
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("agora_gradients_sent_total", "outcome" => label).increment(1);
+        }
     }
 
     /// A learning batch: its inputs, the own representations, whom the
@@ -209,9 +274,11 @@ impl Validator {
             _ => Some(self.launch(text, seed)?),
         };
         let mut step = 0;
+        // Sent gradients must land before the next calls go out.
+        let pipelined = !self.send_gradients;
         while let Some(current) = upcoming.take() {
             step += 1;
-            if step < steps {
+            if pipelined && step < steps {
                 upcoming = Some(self.launch(text, seed + step as u64)?);
             }
             let InFlight {
@@ -221,8 +288,16 @@ impl Validator {
                 selected,
                 replies,
             } = current;
-            let outputs = self.outputs(&contexts, &selected, replies, true).await;
-            let result = self.gated_head.train(&own, &outputs, &next)?;
+            let (outputs, answered) = self.outputs(&contexts, &selected, replies, true).await;
+            let result = self
+                .gated_head
+                .train(&own, &outputs, &next, self.send_gradients)?;
+            if let Some(gradients) = &result.gradients {
+                self.send_back(&contexts, &answered, gradients).await;
+            }
+            if !pipelined && step < steps {
+                upcoming = Some(self.launch(text, seed + step as u64)?);
+            }
             for (sum, value) in importance.iter_mut().zip(&result.importance) {
                 *sum += value / steps as f32;
             }
@@ -252,7 +327,7 @@ impl Validator {
             let batch_seed = seed.wrapping_mul(ASSESS_BATCHES).wrapping_add(index);
             let (contexts, next) = batch(held_out, self.local.context(), 256, batch_seed);
             let own = self.local.forward(&contexts)?;
-            let outputs = self
+            let (outputs, _) = self
                 .outputs(&contexts, &all, self.call(&contexts, &all), false)
                 .await;
             let (_, batch_gains) = self

@@ -12,7 +12,7 @@ use agora_client::{Chain, ChainError, EmbeddedChain, key_account};
 use agora_market::msg::{Consensus, GraphParams, TEXT};
 use serde::Serialize;
 
-use crate::axon::router;
+use crate::axon::{BackwardConfig, router};
 use crate::corpus::Corpus;
 use crate::local::{DistillPair, LocalModel, Shape, batch};
 use crate::quality::{bigram_loss, probe_loss};
@@ -63,6 +63,10 @@ pub struct MarketConfig {
     /// How the contract forms incentive: the paper's sigmoid or the
     /// median (docs/SPEC.md §3b).
     pub consensus: Consensus,
+    /// Honest peers' axons take gradients (`POST /backward`) and every
+    /// honest learner sends them: what a neighbour serves then learns
+    /// from its callers (README, "Gradients through the network").
+    pub backward: bool,
 }
 
 impl MarketConfig {
@@ -93,6 +97,7 @@ impl MarketConfig {
             peg_ceiling: 1,
             commit_reveal: false,
             consensus: Consensus::Sigmoid,
+            backward: false,
         }
     }
 }
@@ -157,6 +162,11 @@ pub struct MarketReport {
     /// A byte-bigram model's held-out loss on the same split (nats per
     /// byte): the baseline every model must beat.
     pub bigram_loss: f64,
+    /// With [`MarketConfig::backward`]: gradients the honest learners sent
+    /// that a neighbour applied, and that it refused (the lazy and noisy
+    /// peers take none).
+    pub gradients_applied: u64,
+    pub gradients_refused: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -301,10 +311,17 @@ pub async fn run_market_on<C: Chain>(
     let mut axon_config = AxonConfig::new(TEXT);
     axon_config.requests_per_second = std::num::NonZeroU32::MAX;
     let mut endpoints = Vec::new();
-    for (key, model) in keys.iter().zip(&models) {
+    for (uid, (key, model)) in keys.iter().zip(&models).enumerate() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
-        let app = router(Arc::clone(model), registry.clone(), axon_config.clone());
+        let mut axon_config = axon_config.clone();
+        if config.backward && uid < count {
+            axon_config.backward = Some(BackwardConfig {
+                requests_per_second: std::num::NonZeroU32::MAX,
+                ..BackwardConfig::default()
+            });
+        }
+        let app = router(Arc::clone(model), registry.clone(), axon_config);
         tokio::spawn(async move { axum::serve(listener, app).await });
         let name = key_account(&key.public_key());
         chain.add_key(&name, key.signing_key())?;
@@ -334,14 +351,16 @@ pub async fn run_market_on<C: Chain>(
                 endpoint: endpoints[uid].clone(),
             })
             .collect();
-        validators.push(Validator::new(
+        let mut validator = Validator::new(
             v as u16,
             Arc::clone(local),
             keys[v].clone(),
             neighbours,
             config.top_k,
             Duration::from_secs(5),
-        )?);
+        )?;
+        validator.set_send_gradients(config.backward);
+        validators.push(validator);
     }
     let mut assessments = vec![None; count];
     // Per uid, the row committed last epoch and its salt (commit-reveal).
@@ -450,6 +469,10 @@ pub async fn run_market_on<C: Chain>(
             student_loss: if uid + 1 == count { student_loss } else { None },
         });
     }
+    let (gradients_applied, gradients_refused) = validators
+        .iter()
+        .map(Validator::gradients_sent)
+        .fold((0, 0), |(a, r), (applied, refused)| (a + applied, r + refused));
     let total: u128 = peers.iter().map(|p| p.paid).sum();
     let idle: u128 = peers[count..].iter().map(|p| p.paid).sum();
     let incentive: Vec<f64> = peers.iter().map(|p| p.incentive).collect();
@@ -462,6 +485,8 @@ pub async fn run_market_on<C: Chain>(
         },
         spearman: spearman(&incentive, &quality),
         bigram_loss,
+        gradients_applied,
+        gradients_refused,
         peers,
         epochs,
         params,
