@@ -67,6 +67,8 @@ shards = 2
 train_steps = 40
 learn_steps = 4
 poll_ms = 100
+accept_gradients = true
+send_gradients = true
 "#,
         state = state.display(),
         data = dir.join(key).display(),
@@ -191,6 +193,9 @@ fn two_daemons_and_a_validator_are_paid_and_stop_on_sigterm() {
     let has = |prefix: &str| samples.iter().any(|(name, _)| name.starts_with(prefix));
     for metric in [
         "agora_axon_requests_total{route=\"forward\",status=\"200\"}",
+        // Each learns through the other and sends it its gradients.
+        "agora_axon_requests_total{route=\"backward\",status=\"200\"}",
+        "agora_gradients_sent_total{outcome=\"applied\"}",
         "agora_axon_request_seconds_bucket{",
         "agora_loss{kind=\"local\"}",
         "agora_loss{kind=\"network\"}",
@@ -324,6 +329,11 @@ fn a_bad_config_exits_2_naming_the_field() {
             format!("{good}shard = 3\nshards = 2\n"),
             vec![],
             "field `shard`",
+        ),
+        (
+            format!("{good}gradient_lr = -1.0\n"),
+            vec![],
+            "field `gradient_lr`",
         ),
         (
             good.replace("127.0.0.1:0", "nowhere"),

@@ -297,8 +297,14 @@ fn authorize(
 
 async fn forward(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes) -> Response {
     let per_second = axon.config.requests_per_second;
-    if let Err(refused) = authorize(&axon, &headers, "/forward", &body, &axon.limiter, per_second)
-    {
+    if let Err(refused) = authorize(
+        &axon,
+        &headers,
+        "/forward",
+        &body,
+        &axon.limiter,
+        per_second,
+    ) {
         return refused;
     }
     let context = axon.model.context();
@@ -330,8 +336,7 @@ async fn backward(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes
         return refused;
     }
     let (context, dim) = (axon.model.context(), axon.model.dim());
-    let (inputs, gradients) = match decode_gradients(&body, context, dim, axon.config.max_batch)
-    {
+    let (inputs, gradients) = match decode_gradients(&body, context, dim, axon.config.max_batch) {
         Ok(decoded) => decoded,
         Err(error) => return refuse(StatusCode::BAD_REQUEST, error),
     };

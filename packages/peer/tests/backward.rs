@@ -132,9 +132,19 @@ async fn a_gradient_moves_the_model_downhill_within_its_bound_and_bad_ones_chang
     nan[3][2] = f32::NAN;
     let refusals = [
         (body.clone(), None, 401, "unsigned request"),
-        (body.clone(), Some((&stranger, "/backward")), 401, "not registered"),
+        (
+            body.clone(),
+            Some((&stranger, "/backward")),
+            401,
+            "not registered",
+        ),
         // A /forward signature does not open /backward.
-        (body.clone(), Some((&caller, "/forward")), 401, "does not match"),
+        (
+            body.clone(),
+            Some((&caller, "/forward")),
+            401,
+            "does not match",
+        ),
         (
             encode_gradients(&inputs, &nan, SHAPE.context, SHAPE.dim),
             Some((&caller, "/backward")),
@@ -152,7 +162,11 @@ async fn a_gradient_moves_the_model_downhill_within_its_bound_and_bad_ones_chang
         let (status, text) = post(&on, body, signer).await;
         assert_eq!((status, text.contains(message)), (expected, true), "{text}");
     }
-    assert_eq!(model.forward(&inputs).unwrap(), before, "a refusal moved it");
+    assert_eq!(
+        model.forward(&inputs).unwrap(),
+        before,
+        "a refusal moved it"
+    );
 
     // A step: Σ r·g falls (the caller's loss, to first order), and the
     // step is no longer than lr × max_norm.
@@ -169,7 +183,10 @@ async fn a_gradient_moves_the_model_downhill_within_its_bound_and_bad_ones_chang
     assert_eq!(status, 200, "{text}");
     let applied: Applied = serde_json::from_str(&text).unwrap();
     assert!(applied.norm > 1e3, "{applied:?}");
-    assert!((applied.step - BOUND.lr * BOUND.max_norm).abs() < 1e-5, "{applied:?}");
+    assert!(
+        (applied.step - BOUND.lr * BOUND.max_norm).abs() < 1e-5,
+        "{applied:?}"
+    );
 
     // A model that cannot learn says so; nothing is applied.
     let fixed = serve(Arc::new(Fixed), registry.clone(), Some(100)).await;
@@ -181,7 +198,11 @@ async fn a_gradient_moves_the_model_downhill_within_its_bound_and_bad_ones_chang
     let limited = serve(model.clone(), registry, Some(2)).await;
     let mut statuses = Vec::new();
     for _ in 0..6 {
-        statuses.push(post(&limited, body.clone(), Some((&caller, "/backward"))).await.0);
+        statuses.push(
+            post(&limited, body.clone(), Some((&caller, "/backward")))
+                .await
+                .0,
+        );
     }
     assert_eq!(statuses[..2], [200, 200]);
     assert!(statuses.contains(&429), "{statuses:?}");

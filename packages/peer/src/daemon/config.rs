@@ -4,11 +4,14 @@
 //! as services are configured.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::axon::BackwardConfig;
 use crate::local::Shape;
+use crate::model::StepBound;
 
 /// The prefix of environment overrides.
 pub const ENV_PREFIX: &str = "AGORA_PEER_";
@@ -99,6 +102,21 @@ pub struct PeerConfig {
     /// The largest neighbour response read, in bytes.
     #[serde(default = "default_max_response")]
     pub max_response_bytes: usize,
+    /// Whether callers' gradients train the served model (`POST
+    /// /backward`), how far one step may go (`gradient_lr` ×
+    /// `gradient_max_norm`), and how many one caller may send a second.
+    #[serde(default)]
+    pub accept_gradients: bool,
+    #[serde(default = "default_gradient_lr")]
+    pub gradient_lr: f32,
+    #[serde(default = "default_gradient_max_norm")]
+    pub gradient_max_norm: f32,
+    #[serde(default = "default_gradients_per_second")]
+    pub gradients_per_second: u32,
+    /// Whether each learning step sends the neighbours it routed to the
+    /// gradient with respect to their outputs.
+    #[serde(default)]
+    pub send_gradients: bool,
 }
 
 fn default_state() -> PathBuf {
@@ -148,6 +166,15 @@ fn default_max_queue() -> usize {
 }
 fn default_max_response() -> usize {
     4 << 20
+}
+fn default_gradient_lr() -> f32 {
+    StepBound::default().lr
+}
+fn default_gradient_max_norm() -> f32 {
+    StepBound::default().max_norm
+}
+fn default_gradients_per_second() -> u32 {
+    5
 }
 
 /// A config that cannot be used; the text names the field.
@@ -218,6 +245,15 @@ impl PeerConfig {
         if self.max_concurrent == 0 {
             return bad("max_concurrent", "must be at least 1");
         }
+        if !(self.gradient_lr.is_finite() && self.gradient_lr > 0.0) {
+            return bad("gradient_lr", "must be a positive number");
+        }
+        if !(self.gradient_max_norm.is_finite() && self.gradient_max_norm > 0.0) {
+            return bad("gradient_max_norm", "must be a positive number");
+        }
+        if self.gradients_per_second == 0 {
+            return bad("gradients_per_second", "must be at least 1");
+        }
         if let Some(endpoint) = &self.endpoint
             && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
         {
@@ -233,6 +269,18 @@ impl PeerConfig {
             hidden: self.hidden,
             dim: self.dim,
         }
+    }
+
+    /// The axon's `/backward`, when `accept_gradients` is on.
+    pub fn backward(&self) -> Option<BackwardConfig> {
+        self.accept_gradients.then(|| BackwardConfig {
+            requests_per_second: NonZeroU32::new(self.gradients_per_second)
+                .unwrap_or(NonZeroU32::MIN),
+            bound: StepBound {
+                lr: self.gradient_lr,
+                max_norm: self.gradient_max_norm,
+            },
+        })
     }
 
     /// The endpoint to register.
@@ -263,5 +311,35 @@ fn describe(error: &toml::de::Error) -> String {
     match key {
         Some(key) => format!("field `{key}`: {message}"),
         None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented example is a config the daemon takes, and says what
+    /// the defaults are where it sets a field a config may leave out.
+    #[test]
+    fn the_example_config_parses_and_documents_the_defaults() {
+        let text = include_str!("../../../../examples/peer.toml");
+        let example = PeerConfig::parse(text, []).unwrap();
+        assert!(example.backward().is_none());
+        let required =
+            "network = \"embedded\"\nkey = \"alice\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"d\"\n";
+        let defaults = PeerConfig::parse(required, []).unwrap();
+        assert_eq!(
+            (example.gradient_lr, example.gradient_max_norm),
+            (defaults.gradient_lr, defaults.gradient_max_norm)
+        );
+        assert_eq!(example.gradients_per_second, defaults.gradients_per_second);
+        assert_eq!(example.worth_ema, defaults.worth_ema);
+        let env = [(
+            "AGORA_PEER_ACCEPT_GRADIENTS".to_string(),
+            "true".to_string(),
+        )];
+        let on = PeerConfig::parse(text, env).unwrap().backward().unwrap();
+        assert_eq!(on.bound, StepBound::default());
+        assert_eq!(on.requests_per_second.get(), 5);
     }
 }

@@ -75,6 +75,7 @@ pub async fn run<C: Chain>(
     let mut axon_config = AxonConfig::new(&config.graph);
     axon_config.max_concurrent = config.max_concurrent;
     axon_config.max_queue = config.max_queue;
+    axon_config.backward = config.backward();
     let app = axon::router(peer.model(), registry.clone(), axon_config);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

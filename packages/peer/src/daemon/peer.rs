@@ -230,6 +230,7 @@ impl Peer {
         )?;
         validator.dendrite_mut().max_response = self.config.max_response_bytes;
         validator.set_stand_in(self.stand_in.clone());
+        validator.set_send_gradients(self.config.send_gradients);
         if self.store.read::<GateNeighbours>("gate.json")?.as_ref() == Some(&wanted)
             && self.store.restore("gate.safetensors", |path| {
                 validator.gated_head_mut().load(path)
@@ -309,6 +310,12 @@ impl Peer {
         if let Some((_, validator)) = &self.validator {
             self.store
                 .checkpoint("gate.safetensors", |path| validator.gated_head().save(path))?;
+        }
+        if self.config.accept_gradients {
+            // Callers' gradients moved the served model: keep what it learned.
+            let local = &self.local;
+            self.store
+                .checkpoint("model.safetensors", |path| local.save(path))?;
         }
         metrics::gauge!("agora_loss", "kind" => "local").set(f64::from(assessment.alone_loss));
         metrics::gauge!("agora_loss", "kind" => "network").set(f64::from(assessment.network_loss));

@@ -472,7 +472,9 @@ pub async fn run_market_on<C: Chain>(
     let (gradients_applied, gradients_refused) = validators
         .iter()
         .map(Validator::gradients_sent)
-        .fold((0, 0), |(a, r), (applied, refused)| (a + applied, r + refused));
+        .fold((0, 0), |(a, r), (applied, refused)| {
+            (a + applied, r + refused)
+        });
     let total: u128 = peers.iter().map(|p| p.paid).sum();
     let idle: u128 = peers[count..].iter().map(|p| p.paid).sum();
     let incentive: Vec<f64> = peers.iter().map(|p| p.incentive).collect();
