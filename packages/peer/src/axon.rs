@@ -269,7 +269,7 @@ fn authorize(
     body: &[u8],
     limiter: &DefaultKeyedRateLimiter<Vec<u8>>,
     per_second: NonZeroU32,
-) -> Result<(), Response> {
+) -> Result<(), (StatusCode, String)> {
     let header = |name: &'static str| {
         headers
             .get(name)
@@ -278,16 +278,16 @@ fn authorize(
     };
     let skew = axon.config.skew.as_secs();
     let key = auth::verify(header, "POST", path, body, now(), skew)
-        .map_err(|error| refuse(StatusCode::UNAUTHORIZED, error))?;
+        .map_err(|error| (StatusCode::UNAUTHORIZED, error.to_string()))?;
     if let Err(address) = axon.registry.registered(&key) {
         let error = AuthError::NotRegistered {
             address,
             graph: axon.config.graph.clone(),
         };
-        return Err(refuse(StatusCode::UNAUTHORIZED, error));
+        return Err((StatusCode::UNAUTHORIZED, error.to_string()));
     }
     if limiter.check_key(&key).is_err() {
-        return Err(refuse(
+        return Err((
             StatusCode::TOO_MANY_REQUESTS,
             format!("more than {per_second} requests a second to {path} from this caller"),
         ));
@@ -297,15 +297,9 @@ fn authorize(
 
 async fn forward(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes) -> Response {
     let per_second = axon.config.requests_per_second;
-    if let Err(refused) = authorize(
-        &axon,
-        &headers,
-        "/forward",
-        &body,
-        &axon.limiter,
-        per_second,
-    ) {
-        return refused;
+    let limiter = &axon.limiter;
+    if let Err((status, why)) = authorize(&axon, &headers, "/forward", &body, limiter, per_second) {
+        return refuse(status, why);
     }
     let context = axon.model.context();
     let inputs = match decode_inputs(&body, context, axon.config.max_batch) {
@@ -332,8 +326,9 @@ async fn backward(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes
         );
     };
     let per_second = config.requests_per_second;
-    if let Err(refused) = authorize(&axon, &headers, "/backward", &body, limiter, per_second) {
-        return refused;
+    if let Err((status, why)) = authorize(&axon, &headers, "/backward", &body, limiter, per_second)
+    {
+        return refuse(status, why);
     }
     let (context, dim) = (axon.model.context(), axon.model.dim());
     let (inputs, gradients) = match decode_gradients(&body, context, dim, axon.config.max_batch) {

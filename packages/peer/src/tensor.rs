@@ -155,6 +155,9 @@ pub fn encode_gradients(
     safetensors::serialize(tensors, None).expect("valid tensors serialize")
 }
 
+/// Inputs, and a gradient for each.
+pub type Gradients = (Vec<Vec<u8>>, Vec<Vec<f32>>);
+
 /// The inputs and gradients of a `/backward` body; every gradient finite,
 /// one per input.
 pub fn decode_gradients(
@@ -162,7 +165,7 @@ pub fn decode_gradients(
     context: usize,
     dim: usize,
     max_batch: usize,
-) -> Result<(Vec<Vec<u8>>, Vec<Vec<f32>>), TensorError> {
+) -> Result<Gradients, TensorError> {
     let inputs = decode_inputs(bytes, context, max_batch)?;
     let gradients = decode_f32(bytes, "gradients", inputs.len(), dim)?;
     if gradients.iter().flatten().any(|value| !value.is_finite()) {

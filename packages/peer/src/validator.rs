@@ -221,7 +221,7 @@ impl Validator {
                 .map(|(input, row)| (input.clone(), row.clone()))
                 .unzip();
             let neighbour = &self.neighbours[*j];
-            (!inputs.is_empty()).then(|| async move {
+            (!inputs.is_empty()).then_some(async move {
                 self.dendrite
                     .backward(neighbour, &inputs, &rows, context, dim)
                     .await
