@@ -76,6 +76,24 @@ impl PeerKey {
     }
 }
 
+impl PeerKey {
+    /// A number only this key's holder can compute: HMAC-SHA-256 keyed by
+    /// the secret, over `purpose` and `index`. A validator draws its
+    /// held-out text and batches from it (whitepaper §9), so no neighbour
+    /// can tell which inputs it is judged on.
+    pub fn private_number(&self, purpose: &str, index: u64) -> u64 {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.signing.to_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(&index.to_le_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_le_bytes(first)
+    }
+}
+
 fn payload(method: &str, path: &str, timestamp: u64, body: &[u8]) -> Vec<u8> {
     format!(
         "{method}\n{path}\n{timestamp}\n{}",
@@ -168,5 +186,21 @@ mod tests {
             Err(AuthError::Missing(HEADER_KEY))
         );
         assert!(PeerKey::from_secret(&[0; 32]).is_err());
+    }
+
+    #[test]
+    fn private_numbers_depend_on_the_secret_purpose_and_index() {
+        let (a, b) = (
+            PeerKey::from_secret(&[7; 32]).unwrap(),
+            PeerKey::from_secret(&[8; 32]).unwrap(),
+        );
+        assert_eq!(a.private_number("x", 1), a.private_number("x", 1));
+        for other in [
+            b.private_number("x", 1),
+            a.private_number("y", 1),
+            a.private_number("x", 2),
+        ] {
+            assert_ne!(a.private_number("x", 1), other);
+        }
     }
 }

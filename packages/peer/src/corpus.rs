@@ -31,6 +31,8 @@ pub struct Corpus {
     pub train: Vec<u8>,
     /// Text no training text repeats, from every file.
     pub held_out: Vec<u8>,
+    /// Where each held-out unit lies in `held_out`.
+    held_out_units: Vec<std::ops::Range<usize>>,
 }
 
 /// Where the corpus comes from: `user`'s path if given, else the fortunes,
@@ -118,9 +120,12 @@ impl Corpus {
             }
         }
         let mut held_out = Vec::new();
+        let mut held_out_units = Vec::new();
         for unit in held_units.into_iter().filter(|unit| !seen.contains(unit)) {
+            let start = held_out.len();
             held_out.extend_from_slice(unit);
             held_out.push(b'\n');
+            held_out_units.push(start..held_out.len());
         }
         let train = train_files.iter().flat_map(|(_, t)| t.clone()).collect();
         Self {
@@ -128,7 +133,25 @@ impl Corpus {
             files: train_files,
             train,
             held_out,
+            held_out_units,
         }
+    }
+
+    /// The held-out units `keep` picks (by index), joined: a validator's
+    /// own share, drawn with a secret so no neighbour knows it
+    /// (whitepaper §9). All of the held-out text if `keep` picks none.
+    pub fn held_out_share(&self, keep: impl Fn(u64) -> bool) -> Vec<u8> {
+        let share: Vec<u8> = self
+            .held_out_units
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| keep(*index as u64))
+            .flat_map(|(_, range)| self.held_out[range.clone()].iter().copied())
+            .collect();
+        if share.is_empty() {
+            return self.held_out.clone();
+        }
+        share
     }
 
     /// Shard `index` of `count`: whole files, each file given to the
@@ -225,6 +248,17 @@ mod tests {
         let train = String::from_utf8(corpus.train.clone()).unwrap();
         assert!(!train.contains("fortune 9\n") && train.contains("fortune 8\n"));
         assert!(!train.contains('%'));
+    }
+
+    #[test]
+    fn a_held_out_share_is_whole_units_picked_by_index() {
+        let fortunes: String = (0..40)
+            .map(|i| format!("fortune {i}\nline two\n%\n"))
+            .collect();
+        let corpus = corpus_of(&[("a", &fortunes)]);
+        let odd = String::from_utf8(corpus.held_out_share(|i| i % 2 == 1)).unwrap();
+        assert_eq!(odd, "fortune 19\nline two\nfortune 39\nline two\n");
+        assert_eq!(corpus.held_out_share(|_| false), corpus.held_out);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use tokio::task::JoinHandle;
 
+use crate::corpus::Corpus;
 use crate::gating::GatedHead;
 use crate::local::{DistillPair, LocalModel, batch};
 use crate::weights::{RowRules, weight_row};
@@ -44,6 +45,7 @@ const ASSESS_BATCHES: u64 = 4;
 
 pub struct Validator {
     pub uid: u16,
+    key: PeerKey,
     local: Arc<LocalModel>,
     gated_head: GatedHead,
     dendrite: Dendrite,
@@ -82,7 +84,8 @@ impl Validator {
             counted: Default::default(),
             local,
             gated_head,
-            dendrite: Dendrite::new(key, deadline),
+            dendrite: Dendrite::new(key.clone(), deadline),
+            key,
             neighbours,
             batch_size: 64,
             stand_in: None,
@@ -333,10 +336,9 @@ impl Validator {
             let (_, batch_gains) = self
                 .gated_head
                 .leave_one_out(&own, &outputs, &next, routes)?;
-            // The loss reported is the model's own: routed to `k`.
-            let mixture = self.gated_head.mixture(&own, &outputs)?;
-            network_loss += self.gated_head.loss_with(&own, &mixture, &next)? * share;
-            alone_loss += self.local.loss(&contexts, &next)?.to_scalar::<f32>()? * share;
+            let (alone, network) = self.losses(&contexts, &next, &own, &outputs)?;
+            alone_loss += alone * share;
+            network_loss += network * share;
             for (sum, gain) in gains.iter_mut().zip(batch_gains) {
                 *sum += gain * share;
             }
@@ -364,6 +366,45 @@ impl Validator {
             worth,
             reliability,
         })
+    }
+
+    /// One batch's loss alone and through the network (routed to the
+    /// gate's own `k`: the loss the model itself would have).
+    fn losses(
+        &self,
+        contexts: &[Vec<u8>],
+        next: &[u8],
+        own: &[Vec<f32>],
+        outputs: &[Vec<Vec<f32>>],
+    ) -> candle_core::Result<(f32, f32)> {
+        let mixture = self.gated_head.mixture(own, outputs)?;
+        let network = self.gated_head.loss_with(own, &mixture, next)?;
+        let alone = self.local.loss(contexts, next)?.to_scalar::<f32>()?;
+        Ok((alone, network))
+    }
+
+    /// Mean held-out loss alone and through the network over `batches`
+    /// batches of 256 from `text` (the same batches for every validator
+    /// given the same `seed`): a measurement, not a valuation, so only the
+    /// routed neighbours are called.
+    pub async fn measure(
+        &self,
+        text: &[u8],
+        batches: u64,
+        seed: u64,
+    ) -> candle_core::Result<(f32, f32)> {
+        let (mut alone, mut network) = (0.0f32, 0.0f32);
+        for index in 0..batches {
+            let (contexts, next) = batch(text, self.local.context(), 256, seed + index);
+            let own = self.local.forward(&contexts)?;
+            let selected = self.gated_head.selected(&own)?;
+            let replies = self.call(&contexts, &selected);
+            let (outputs, _) = self.outputs(&contexts, &selected, replies, false).await;
+            let (a, n) = self.losses(&contexts, &next, &own, &outputs)?;
+            alone += a / batches as f32;
+            network += n / batches as f32;
+        }
+        Ok((alone, network))
     }
 
     /// The share of calls to `uid` answered since the last `learn` began.
@@ -419,6 +460,23 @@ impl Validator {
             last = total / prepared.len().max(1) as f32;
         }
         Ok(last)
+    }
+
+    /// This validator's own held-out text: about half of the held-out
+    /// units, picked by its secret key (whitepaper §9: a neighbour cannot
+    /// know, or train on, the text it is valued on).
+    pub fn private_held_out(&self, corpus: &Corpus) -> Vec<u8> {
+        corpus.held_out_share(|unit| {
+            self.key
+                .private_number("held-out unit", unit)
+                .is_multiple_of(2)
+        })
+    }
+
+    /// A seed for `epoch`'s assessment batches that only this validator
+    /// can compute.
+    pub fn private_seed(&self, epoch: u64) -> u64 {
+        self.key.private_number("assessment batches", epoch)
     }
 
     /// The row to send with `set_weights` (or to commit).

@@ -158,3 +158,28 @@ async fn the_next_batch_is_called_while_this_one_is_pending() {
     assert_eq!(validator.dendrite().calls()[&0], 4);
     assert_eq!(most.load(Ordering::SeqCst), 2);
 }
+
+/// Each validator values its neighbours on its own share of the held-out
+/// text and on batches of its own (whitepaper §9): drawn with its secret
+/// key, so another key — a neighbour being valued — gets another share
+/// and other seeds.
+#[test]
+fn each_validator_keeps_its_own_held_out_text_and_seeds() {
+    let corpus = Corpus::load(std::path::Path::new(FALLBACK_DIR)).unwrap();
+    let validator = |byte: u8| {
+        let local = Arc::new(LocalModel::new(SHAPE, 1).unwrap());
+        Validator::new(0, local, key(byte), vec![], 1, Duration::from_secs(1)).unwrap()
+    };
+    let (a, b) = (validator(11), validator(12));
+    let (mine, theirs) = (a.private_held_out(&corpus), b.private_held_out(&corpus));
+    assert_ne!(mine, theirs);
+    for share in [&mine, &theirs] {
+        let part = share.len() as f64 / corpus.held_out.len() as f64;
+        assert!((0.3..0.7).contains(&part), "about half: {part}");
+    }
+    // The same key draws the same share and seeds again (a restart).
+    assert_eq!(validator(11).private_held_out(&corpus), mine);
+    assert_eq!(a.private_seed(3), validator(11).private_seed(3));
+    assert_ne!(a.private_seed(3), b.private_seed(3));
+    assert_ne!(a.private_seed(3), a.private_seed(4));
+}

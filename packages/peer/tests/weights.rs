@@ -3,7 +3,7 @@
 
 use agora_client::{Chain, EmbeddedChain};
 use agora_market::msg::{GraphParams, TEXT};
-use agora_peer::weights::{RowRules, score, weight_row};
+use agora_peer::weights::{RowRules, score, smoothed, weight_row};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -123,4 +123,18 @@ proptest! {
         prop_assert_eq!(score(0.0, best), 0.0);
         prop_assert_eq!(score(-low, best), 0.0);
     }
+}
+
+#[test]
+fn worth_is_smoothed_across_epochs() {
+    // No history: the value itself; then the newest weighs alpha.
+    assert_eq!(smoothed(None, 0.8, 0.5), 0.8);
+    assert_eq!(smoothed(Some(0.8), 0.0, 0.5), 0.4);
+    assert_eq!(smoothed(Some(0.8), 0.0, 1.0), 0.0);
+    // One lucky epoch of a worthless neighbour is damped.
+    let mut ema = None;
+    for value in [0.0, 0.0, 1.0] {
+        ema = Some(smoothed(ema, value, 0.25));
+    }
+    assert_eq!(ema, Some(0.25));
 }

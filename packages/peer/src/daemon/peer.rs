@@ -13,7 +13,7 @@ use super::store::{GateNeighbours, Pending, Store, Worth};
 use super::{DaemonError, Identity, PeerConfig, Served, io};
 use crate::corpus::Corpus;
 use crate::local::{DistillPair, LocalModel, batch};
-use crate::weights::{RowRules, float, weight_row};
+use crate::weights::{RowRules, float, smoothed, weight_row};
 use crate::{Neighbour, Registry, Validator};
 
 /// Student passes over the epoch's distillation pairs.
@@ -303,9 +303,11 @@ impl Peer {
             validator
                 .learn(&shard, learn_steps, learn_seed, Some(&mut pairs))
                 .await?;
-            // Batches no one can predict: a public seed (the epoch) would
-            // tell a neighbour which inputs its worth is judged on.
-            validator.assess(held_out, rand::random::<u64>()).await?
+            // Its own share of the held-out text, and batches no one can
+            // predict: a public split or seed (the epoch) would tell a
+            // neighbour which inputs its worth is judged on.
+            let private = validator.private_held_out(&corpus);
+            validator.assess(&private, rand::random::<u64>()).await?
         };
         if let Some((_, validator)) = &self.validator {
             self.store
@@ -325,18 +327,13 @@ impl Peer {
         self.worth.retain(|uid, _| addresses.contains_key(uid));
         for (uid, value) in &assessment.worth {
             let address = addresses.get(uid).cloned().unwrap_or_default();
-            let entry = self.worth.entry(*uid).or_insert(Worth {
-                address: address.clone(),
-                ema: *value,
-            });
-            if entry.address == address {
-                entry.ema = alpha * value + (1.0 - alpha) * entry.ema;
-            } else {
-                *entry = Worth {
-                    address,
-                    ema: *value,
-                };
-            }
+            let previous = self
+                .worth
+                .get(uid)
+                .filter(|worth| worth.address == address)
+                .map(|worth| worth.ema);
+            let ema = smoothed(previous, *value, alpha);
+            self.worth.insert(*uid, Worth { address, ema });
         }
         self.store.write("worth.json", &self.worth)?;
 

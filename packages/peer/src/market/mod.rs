@@ -4,6 +4,7 @@
 //! and set weights; the embedded chain runs the epochs. The test suite, the
 //! `agora peer market` command and the demo run this one scenario.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,11 +17,16 @@ use crate::axon::{BackwardConfig, router};
 use crate::corpus::Corpus;
 use crate::local::{DistillPair, LocalModel, Shape, batch};
 use crate::quality::{bigram_loss, probe_loss};
-use crate::weights::{RowRules, float};
+use crate::weights::{RowRules, float, smoothed, weight_row};
 use crate::{AxonConfig, Model, Neighbour, PeerKey, Registry, Validator};
 
 mod adversaries;
 pub use adversaries::{Lazy, Noisy};
+
+/// The report's held-out batches (of 256) and their seed (public: this
+/// is the project's measurement, not a validator's).
+const REPORT_BATCHES: u64 = 16;
+const REPORT_SEED: u64 = 1_000_000;
 
 /// Contexts a batch of local training.
 const TRAIN_BATCH: usize = 64;
@@ -50,6 +56,8 @@ pub struct MarketConfig {
     pub epochs: u64,
     /// Gate-and-head steps per honest peer per epoch.
     pub learn_steps: usize,
+    /// Weight of the newest assessment in each neighbour's worth EMA.
+    pub worth_ema: f64,
     pub top_k: usize,
     pub stake: u128,
     pub emission_per_epoch: u128,
@@ -90,6 +98,7 @@ impl MarketConfig {
             cabal_stake_percent: 50,
             epochs: 3,
             learn_steps: 60,
+            worth_ema: 0.5,
             top_k: 2,
             stake: 1_000_000_000,
             emission_per_epoch: 1_000_000,
@@ -362,7 +371,13 @@ pub async fn run_market_on<C: Chain>(
         validator.set_send_gradients(config.backward);
         validators.push(validator);
     }
-    let mut assessments = vec![None; count];
+    // Each validator's own share of the held-out text, and its worth EMA
+    // per neighbour (whitepaper §9).
+    let private: Vec<Vec<u8>> = validators
+        .iter()
+        .map(|validator| validator.private_held_out(&corpus))
+        .collect();
+    let mut worth_ema: Vec<BTreeMap<u16, f64>> = vec![BTreeMap::new(); count];
     // Per uid, the row committed last epoch and its salt (commit-reveal).
     let mut committed: Vec<Option<Commit>> = vec![None; models.len()];
     let mut pairs: Vec<DistillPair> = Vec::new();
@@ -381,12 +396,17 @@ pub async fn run_market_on<C: Chain>(
             validator
                 .learn(&shards[v], config.learn_steps, learn_seed, keep)
                 .await?;
-            let assessment = validator.assess(&corpus.held_out, 77 + epoch).await?;
+            let seed = validator.private_seed(epoch);
+            let assessment = validator.assess(&private[v], seed).await?;
+            for (uid, value) in assessment.worth {
+                let previous = worth_ema[v].get(&uid).copied();
+                worth_ema[v].insert(uid, smoothed(previous, value, config.worth_ema));
+            }
             let rules = RowRules::of_graph(chain, TEXT, v as u16)?;
-            let row = validator.row(&assessment, &rules);
+            let values: Vec<(u16, f64)> = worth_ema[v].iter().map(|(u, w)| (*u, *w)).collect();
+            let row = weight_row(&values, &rules);
             let name = key_account(&keys[v].public_key());
             send_row(chain, &name, v as u16, row, &mut committed[v])?;
-            assessments[v] = Some(assessment);
             progress(Progress::Validated {
                 epoch,
                 done: v + 1,
@@ -403,7 +423,7 @@ pub async fn run_market_on<C: Chain>(
                 .collect();
             let rules = RowRules::of_graph(chain, TEXT, index as u16)?;
             if rules.peers > 1 && config.cabal > 1 {
-                let row = crate::weights::weight_row(&worth, &rules);
+                let row = weight_row(&worth, &rules);
                 let name = key_account(&key.public_key());
                 send_row(chain, &name, index as u16, row, &mut committed[index])?;
             }
@@ -441,21 +461,36 @@ pub async fn run_market_on<C: Chain>(
         say("distilling the weakest honest peer's mixture into a student".to_string());
         let mut student = LocalModel::new(shape, seed * 1000 + 42)?;
         validators[count - 1].distill(&mut student, &pairs, 20)?;
-        let (contexts, next) = batch(&corpus.held_out, shape.context, 256, 999);
-        let own = honest[count - 1].forward(&contexts)?;
-        validators[count - 1]
-            .gated_head()
-            .loss_with(&own, &student.forward(&contexts)?, &next)
-            .map(Some)?
+        // On the report's batches, as the losses alone and through the
+        // network are.
+        let mut total = 0.0;
+        for index in 0..REPORT_BATCHES {
+            let (contexts, next) = batch(&corpus.held_out, shape.context, 256, REPORT_SEED + index);
+            let own = honest[count - 1].forward(&contexts)?;
+            let head = validators[count - 1].gated_head();
+            total += head.loss_with(&own, &student.forward(&contexts)?, &next)?;
+        }
+        Some(total / REPORT_BATCHES as f32)
     };
 
+    // The report's losses: every honest peer alone and through the
+    // network on the whole held-out split, the batches the same for all.
+    say("measuring each honest peer on the held-out text".to_string());
+    let mut losses = Vec::with_capacity(count);
+    for validator in &validators {
+        losses.push(
+            validator
+                .measure(&corpus.held_out, REPORT_BATCHES, REPORT_SEED)
+                .await?,
+        );
+    }
     say("measuring each peer's quality with a probe".to_string());
     let metagraph = chain.metagraph(TEXT)?;
     let total_stake = chain.epoch_state(TEXT)?.total_stake.u128().max(1) as f64;
     let mut peers = Vec::new();
     for (uid, model) in models.iter().enumerate() {
         let info = &metagraph[uid];
-        let assessment = assessments.get(uid).cloned().flatten();
+        let (alone_loss, network_loss) = losses.get(uid).copied().unzip();
         peers.push(PeerSummary {
             uid: uid as u16,
             role: roles[uid].clone(),
@@ -464,8 +499,8 @@ pub async fn run_market_on<C: Chain>(
             dividends: float(&info.dividends),
             paid: info.last_paid.u128(),
             stake_share: info.stake.u128() as f64 / total_stake,
-            alone_loss: assessment.as_ref().map(|a| a.alone_loss),
-            network_loss: assessment.as_ref().map(|a| a.network_loss),
+            alone_loss,
+            network_loss,
             student_loss: if uid + 1 == count { student_loss } else { None },
         });
     }
