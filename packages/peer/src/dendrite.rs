@@ -81,44 +81,57 @@ impl Dendrite {
         context: usize,
         dim: usize,
     ) -> Vec<Reply> {
-        let body = encode_inputs(inputs, context);
-        let calls = neighbours.iter().map(|neighbour| {
-            let body = body.clone();
-            async move {
-                *self
-                    .calls
-                    .lock()
-                    .expect("not poisoned")
-                    .entry(neighbour.uid)
-                    .or_default() += 1;
-                let call = self.call(neighbour, body, inputs.len(), dim);
-                let result = match tokio::time::timeout(self.deadline, call).await {
-                    Ok(result) => result,
-                    Err(_) => Err(format!("no answer within {:?}", self.deadline)),
-                };
-                match result {
-                    Ok(outputs) => Reply {
+        let calls: Vec<(Neighbour, Vec<Vec<u8>>)> = neighbours
+            .iter()
+            .map(|neighbour| (neighbour.clone(), inputs.to_vec()))
+            .collect();
+        self.forward_each(&calls, context, dim).await
+    }
+
+    /// Sends each neighbour its own inputs (sparse dispatch: only the
+    /// examples routed to it), all at once; one reply each, in the order
+    /// given, within the deadline.
+    pub async fn forward_each(
+        &self,
+        calls: &[(Neighbour, Vec<Vec<u8>>)],
+        context: usize,
+        dim: usize,
+    ) -> Vec<Reply> {
+        let calls = calls.iter().map(|(neighbour, inputs)| async move {
+            *self
+                .calls
+                .lock()
+                .expect("not poisoned")
+                .entry(neighbour.uid)
+                .or_default() += 1;
+            let body = encode_inputs(inputs, context);
+            let call = self.call(neighbour, body, inputs.len(), dim);
+            let result = match tokio::time::timeout(self.deadline, call).await {
+                Ok(result) => result,
+                Err(_) => Err(format!("no answer within {:?}", self.deadline)),
+            };
+            match result {
+                Ok(outputs) => Reply {
+                    uid: neighbour.uid,
+                    outputs,
+                    error: None,
+                },
+                Err(error) => {
+                    *self
+                        .failures
+                        .lock()
+                        .expect("not poisoned")
+                        .entry(neighbour.uid)
+                        .or_default() += 1;
+                    metrics::counter!(
+                        "agora_neighbour_failures_total",
+                        "uid" => neighbour.uid.to_string()
+                    )
+                    .increment(1);
+                    Reply {
                         uid: neighbour.uid,
-                        outputs,
-                        error: None,
-                    },
-                    Err(error) => {
-                        *self
-                            .failures
-                            .lock()
-                            .expect("not poisoned")
-                            .entry(neighbour.uid)
-                            .or_default() += 1;
-                        metrics::counter!(
-                            "agora_neighbour_failures_total",
-                            "uid" => neighbour.uid.to_string()
-                        )
-                        .increment(1);
-                        Reply {
-                            uid: neighbour.uid,
-                            outputs: vec![vec![0.0; dim]; inputs.len()],
-                            error: Some(error),
-                        }
+                        outputs: vec![vec![0.0; dim]; inputs.len()],
+                        error: Some(error),
                     }
                 }
             }

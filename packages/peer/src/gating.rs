@@ -35,6 +35,10 @@ pub struct GatedHead {
     readout: (Tensor, Tensor),
 }
 
+/// Per neighbour called (by index), the inputs of the batch (by row)
+/// sent to it.
+pub type Routes = Vec<(usize, Vec<usize>)>;
+
 /// What one batch gives: the loss and each neighbour's mean gate weight.
 pub struct Step {
     pub loss: f32,
@@ -89,12 +93,18 @@ impl GatedHead {
         self.vars.load(path)
     }
 
-    /// Which neighbours some input of the batch routes to: the only ones
-    /// worth calling.
-    pub fn selected(&self, own: &[Vec<f32>]) -> candle_core::Result<Vec<usize>> {
-        let masks = self.top_k_masks(&self.scores(own)?, self.top_k)?;
+    /// Where each input of the batch goes, to its `k` best neighbours: per
+    /// neighbour some input routes to (the only ones worth calling), the
+    /// inputs routed to it.
+    pub fn routes(&self, own: &[Vec<f32>], k: usize) -> candle_core::Result<Routes> {
+        let k = k.clamp(1, self.neighbours.max(1));
+        let masks = self.top_k_masks(&self.scores(own)?, k)?;
         Ok((0..self.neighbours)
-            .filter(|j| masks.iter().any(|row| row[*j]))
+            .map(|j| {
+                let rows: Vec<usize> = (0..masks.len()).filter(|row| masks[*row][j]).collect();
+                (j, rows)
+            })
+            .filter(|(_, rows)| !rows.is_empty())
             .collect())
     }
 
@@ -155,23 +165,43 @@ impl GatedHead {
         candle_nn::ops::softmax_last_dim(&(scores + penalty)?)? * keep
     }
 
-    /// The neighbours' outputs as one `[batch, neighbours, dim]` tensor.
-    /// `neighbours[j]` holds neighbour `j`'s outputs (`[batch][dim]`, zeros
-    /// when not called).
-    fn stack(&self, neighbours: &[Vec<Vec<f32>>]) -> candle_core::Result<Tensor> {
+    /// The neighbours some input's gate reaches (a nonzero column of
+    /// `gates`): the only ones the mix reads.
+    fn used(&self, gates: &Tensor) -> candle_core::Result<Vec<usize>> {
+        let rows = gates.to_vec2::<f32>()?;
+        Ok((0..self.neighbours)
+            .filter(|j| rows.iter().any(|row| row[*j] != 0.0))
+            .collect())
+    }
+
+    /// The `used` neighbours' outputs, `[batch, used, dim]`.
+    /// `neighbours[j]` holds neighbour `j`'s outputs (`[batch][dim]`).
+    fn stack(&self, neighbours: &[Vec<Vec<f32>>], used: &[usize]) -> candle_core::Result<Tensor> {
         let batch = neighbours.first().map_or(0, Vec::len);
-        let mut stacked = Vec::with_capacity(batch * self.neighbours * self.dim);
+        let mut stacked = Vec::with_capacity(batch * used.len() * self.dim);
         for input in 0..batch {
-            for outputs in neighbours {
+            for outputs in used.iter().map(|j| &neighbours[*j]) {
                 stacked.extend_from_slice(&outputs[input]);
             }
         }
-        Tensor::from_vec(stacked, (batch, self.neighbours, self.dim), &self.device)
+        Tensor::from_vec(stacked, (batch, used.len(), self.dim), &self.device)
     }
 
-    /// `Σ_j gate_j · neighbour_j`, `[batch, dim]`, of a [`GatedHead::stack`].
-    fn mix(&self, gates: &Tensor, stacked: &Tensor) -> candle_core::Result<Tensor> {
-        gates.unsqueeze(1)?.matmul(stacked)?.squeeze(1)
+    /// `Σ_j gate_j · neighbour_j`, `[batch, dim]`, over the `used`
+    /// neighbours alone (sparse: a neighbour no input routes to is not
+    /// read), `stacked` being their [`GatedHead::stack`].
+    fn mix(&self, gates: &Tensor, used: &[usize], stacked: &Tensor) -> candle_core::Result<Tensor> {
+        let batch = gates.dim(0)?;
+        if used.is_empty() {
+            return Tensor::zeros((batch, self.dim), DType::F32, &self.device);
+        }
+        let columns: Vec<u32> = used.iter().map(|j| *j as u32).collect();
+        let columns = Tensor::from_vec(columns, used.len(), &self.device)?;
+        gates
+            .index_select(&columns, 1)?
+            .unsqueeze(1)?
+            .matmul(stacked)?
+            .squeeze(1)
     }
 
     /// Loss of the batch, and the gates that gave it.
@@ -183,19 +213,9 @@ impl GatedHead {
         without: Option<usize>,
         k: usize,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        self.forward_stacked(own, &self.stack(neighbours)?, next, without, k)
-    }
-
-    fn forward_stacked(
-        &self,
-        own: &[Vec<f32>],
-        stacked: &Tensor,
-        next: &[u8],
-        without: Option<usize>,
-        k: usize,
-    ) -> candle_core::Result<(Tensor, Tensor)> {
         let gates = self.gates(own, without, k)?;
-        let mixture = self.mix(&gates, stacked)?;
+        let used = self.used(&gates)?;
+        let mixture = self.mix(&gates, &used, &self.stack(neighbours, &used)?)?;
         Ok((self.head_loss(own, &mixture, next)?, gates))
     }
 
@@ -234,7 +254,9 @@ impl GatedHead {
         neighbours: &[Vec<Vec<f32>>],
     ) -> candle_core::Result<Vec<Vec<f32>>> {
         let gates = self.gates(own, None, self.top_k)?;
-        self.mix(&gates, &self.stack(neighbours)?)?.to_vec2()
+        let used = self.used(&gates)?;
+        self.mix(&gates, &used, &self.stack(neighbours, &used)?)?
+            .to_vec2()
     }
 
     /// The head's loss when `mixture` stands in for the neighbours (a
@@ -258,14 +280,17 @@ impl GatedHead {
         next: &[u8],
         gradients: bool,
     ) -> candle_core::Result<Step> {
+        let gates = self.gates(own, None, self.top_k)?;
+        let used = self.used(&gates)?;
+        let stacked = self.stack(neighbours, &used)?;
         // A variable only when its gradient is wanted: the optimizer
         // steps the gate and head alone either way.
-        let stacked = self.stack(neighbours)?;
         let stacked = match gradients {
             true => Var::from_tensor(&stacked)?.into_inner(),
             false => stacked,
         };
-        let (loss, gates) = self.forward_stacked(own, &stacked, next, None, self.top_k)?;
+        let mixture = self.mix(&gates, &used, &stacked)?;
+        let loss = self.head_loss(own, &mixture, next)?;
         if self.optimizer.is_none() {
             let params = ParamsAdamW {
                 lr: 1e-2,
@@ -276,7 +301,17 @@ impl GatedHead {
         let grads = loss.backward()?;
         self.optimizer.as_mut().expect("set above").step(&grads)?;
         let gradients = match grads.get(&stacked) {
-            Some(grad) if gradients => Some(grad.transpose(0, 1)?.contiguous()?.to_vec3()?),
+            Some(grad) if gradients => {
+                // `[batch, used, dim]` back to every neighbour's
+                // `[batch][dim]`, zeros for those not read.
+                let grad = grad.transpose(0, 1)?.contiguous()?.to_vec3::<f32>()?;
+                let batch = own.len();
+                let mut all = vec![vec![vec![0.0; self.dim]; batch]; self.neighbours];
+                for (j, rows) in used.iter().zip(grad) {
+                    all[*j] = rows;
+                }
+                Some(all)
+            }
             _ => None,
         };
         Ok(Step {

@@ -11,7 +11,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use tokio::task::JoinHandle;
 
 use crate::corpus::Corpus;
-use crate::gating::GatedHead;
+use crate::gating::{GatedHead, Routes};
 use crate::local::{DistillPair, LocalModel, batch};
 use crate::weights::{RowRules, weight_row};
 use crate::{Dendrite, Model, Neighbour, PeerKey, Reply};
@@ -36,7 +36,7 @@ struct InFlight {
     contexts: Vec<Vec<u8>>,
     next: Vec<u8>,
     own: Vec<Vec<f32>>,
-    selected: Vec<usize>,
+    routes: Routes,
     replies: JoinHandle<Vec<Reply>>,
 }
 
@@ -146,38 +146,41 @@ impl Validator {
         &self.neighbours
     }
 
-    /// Sends `contexts` to the `selected` neighbours from a task of its
-    /// own, so the calls travel while this thread trains.
-    fn call(&self, contexts: &[Vec<u8>], selected: &[usize]) -> JoinHandle<Vec<Reply>> {
+    /// Sends each neighbour of `routes` the inputs of `contexts` routed to
+    /// it (sparse dispatch), from a task of its own, so the calls travel
+    /// while this thread trains.
+    fn call(&self, contexts: &[Vec<u8>], routes: &Routes) -> JoinHandle<Vec<Reply>> {
         let (context, dim) = (self.local.context(), self.local.dim());
-        let called: Vec<Neighbour> = selected
+        let calls: Vec<(Neighbour, Vec<Vec<u8>>)> = routes
             .iter()
-            .map(|j| self.neighbours[*j].clone())
+            .map(|(j, rows)| {
+                let inputs = rows.iter().map(|row| contexts[*row].clone()).collect();
+                (self.neighbours[*j].clone(), inputs)
+            })
             .collect();
         let dendrite = self.dendrite.clone();
-        let contexts = contexts.to_vec();
-        tokio::spawn(async move { dendrite.forward(&called, &contexts, context, dim).await })
+        tokio::spawn(async move { dendrite.forward_each(&calls, context, dim).await })
     }
 
-    /// Neighbour outputs for `contexts` from the replies of the `selected`
-    /// ones, zeros for the rest, and which of them answered. With
-    /// `stand_in`, a failed call is answered by the stand-in (if there is
-    /// one) rather than zeros.
+    /// Neighbour outputs for `contexts`, `[neighbour][input][dim]`: each
+    /// routed neighbour's answers at the rows sent to it, zeros elsewhere;
+    /// and which neighbours answered. With `stand_in`, a failed call is
+    /// answered by the stand-in (if there is one) rather than zeros.
     async fn outputs(
         &self,
         contexts: &[Vec<u8>],
-        selected: &[usize],
+        routes: &Routes,
         replies: JoinHandle<Vec<Reply>>,
         stand_in: bool,
     ) -> (Vec<Vec<Vec<f32>>>, Vec<usize>) {
         let dim = self.local.dim();
         let replies = replies.await.unwrap_or_else(|error| {
             // The calling task died: every call of it failed.
-            selected
+            routes
                 .iter()
-                .map(|j| Reply {
+                .map(|(j, rows)| Reply {
                     uid: self.neighbours[*j].uid,
-                    outputs: vec![vec![0.0; dim]; contexts.len()],
+                    outputs: vec![vec![0.0; dim]; rows.len()],
                     error: Some(format!("the calling task failed: {error}")),
                 })
                 .collect()
@@ -191,17 +194,22 @@ impl Validator {
         };
         let mut outputs = vec![vec![vec![0.0; dim]; contexts.len()]; self.neighbours.len()];
         let mut answered = Vec::new();
-        for (j, reply) in selected.iter().zip(replies) {
-            if reply.error.is_none() {
-                answered.push(*j);
-            }
-            outputs[*j] = match (&reply.error, &stood_in) {
+        for ((j, rows), reply) in routes.iter().zip(replies) {
+            match (&reply.error, &stood_in) {
+                (None, _) => {
+                    answered.push(*j);
+                    for (row, output) in rows.iter().zip(reply.outputs) {
+                        outputs[*j][*row] = output;
+                    }
+                }
                 (Some(_), Some(answer)) => {
                     self.stood_in.fetch_add(1, Ordering::Relaxed);
-                    answer.clone()
+                    for row in rows {
+                        outputs[*j][*row] = answer[*row].clone();
+                    }
                 }
-                _ => reply.outputs,
-            };
+                (Some(_), None) => {}
+            }
         }
         (outputs, answered)
     }
@@ -245,13 +253,13 @@ impl Validator {
     fn launch(&self, text: &[u8], seed: u64) -> candle_core::Result<InFlight> {
         let (contexts, next) = batch(text, self.local.context(), self.batch_size, seed);
         let own = self.local.forward(&contexts)?;
-        let selected = self.gated_head.selected(&own)?;
-        let replies = self.call(&contexts, &selected);
+        let routes = self.gated_head.routes(&own, self.gated_head.top_k)?;
+        let replies = self.call(&contexts, &routes);
         Ok(InFlight {
             contexts,
             next,
             own,
-            selected,
+            routes,
             replies,
         })
     }
@@ -288,10 +296,10 @@ impl Validator {
                 contexts,
                 next,
                 own,
-                selected,
+                routes,
                 replies,
             } = current;
-            let (outputs, answered) = self.outputs(&contexts, &selected, replies, true).await;
+            let (outputs, answered) = self.outputs(&contexts, &routes, replies, true).await;
             let result = self
                 .gated_head
                 .train(&own, &outputs, &next, self.send_gradients)?;
@@ -313,16 +321,14 @@ impl Validator {
         Ok(last)
     }
 
-    /// Values every neighbour on held-out batches (all of them called, so
-    /// each can be judged): leave-one-out gain averaged over
+    /// Values every neighbour on held-out batches: leave-one-out gain averaged over
     /// [`ASSESS_BATCHES`] batches, weighted by importance. The judge routes
     /// each input to twice the gate's `k` (at most every neighbour): with
     /// only the `k` the gate learns with, a neighbour it never picks is
     /// worth exactly 0 however useful its output, and one batch alone
     /// lets noise pass for worth (issue 14, README "Weight copying").
     pub async fn assess(&self, held_out: &[u8], seed: u64) -> candle_core::Result<Assessment> {
-        let routes = 2 * self.gated_head.top_k;
-        let all: Vec<usize> = (0..self.neighbours.len()).collect();
+        let k = 2 * self.gated_head.top_k;
         let mut gains = vec![0.0f32; self.neighbours.len()];
         let (mut alone_loss, mut network_loss) = (0.0f32, 0.0f32);
         let share = 1.0 / ASSESS_BATCHES as f32;
@@ -330,12 +336,12 @@ impl Validator {
             let batch_seed = seed.wrapping_mul(ASSESS_BATCHES).wrapping_add(index);
             let (contexts, next) = batch(held_out, self.local.context(), 256, batch_seed);
             let own = self.local.forward(&contexts)?;
-            let (outputs, _) = self
-                .outputs(&contexts, &all, self.call(&contexts, &all), false)
-                .await;
-            let (_, batch_gains) = self
-                .gated_head
-                .leave_one_out(&own, &outputs, &next, routes)?;
+            // Each neighbour is sent the inputs it is among the judge's
+            // `k` for: the only outputs the judge reads.
+            let routes = self.gated_head.routes(&own, k)?;
+            let replies = self.call(&contexts, &routes);
+            let (outputs, _) = self.outputs(&contexts, &routes, replies, false).await;
+            let (_, batch_gains) = self.gated_head.leave_one_out(&own, &outputs, &next, k)?;
             let (alone, network) = self.losses(&contexts, &next, &own, &outputs)?;
             alone_loss += alone * share;
             network_loss += network * share;
@@ -397,9 +403,9 @@ impl Validator {
         for index in 0..batches {
             let (contexts, next) = batch(text, self.local.context(), 256, seed + index);
             let own = self.local.forward(&contexts)?;
-            let selected = self.gated_head.selected(&own)?;
-            let replies = self.call(&contexts, &selected);
-            let (outputs, _) = self.outputs(&contexts, &selected, replies, false).await;
+            let routes = self.gated_head.routes(&own, self.gated_head.top_k)?;
+            let replies = self.call(&contexts, &routes);
+            let (outputs, _) = self.outputs(&contexts, &routes, replies, false).await;
             let (a, n) = self.losses(&contexts, &next, &own, &outputs)?;
             alone += a / batches as f32;
             network += n / batches as f32;

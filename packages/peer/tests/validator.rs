@@ -183,3 +183,75 @@ fn each_validator_keeps_its_own_held_out_text_and_seeds() {
     assert_ne!(a.private_seed(3), b.private_seed(3));
     assert_ne!(a.private_seed(3), a.private_seed(4));
 }
+
+/// A model that records how many inputs each call brought.
+struct Counting {
+    inner: Arc<LocalModel>,
+    seen: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl agora_peer::Model for Counting {
+    fn context(&self) -> usize {
+        self.inner.context()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>> {
+        self.seen.lock().unwrap().push(inputs.len());
+        self.inner.forward(inputs)
+    }
+}
+
+/// Sparse dispatch (whitepaper §7): with a gate that sends each input to
+/// one of two neighbours by the sign of its own representation's first
+/// component, each neighbour is sent only its inputs, and together they
+/// see the batch once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_neighbour_is_sent_only_the_inputs_routed_to_it() {
+    let corpus = Corpus::load(std::path::Path::new(FALLBACK_DIR)).unwrap();
+    let (caller, registry) = registered_caller();
+    let model = Arc::new(LocalModel::new(SHAPE, 3).unwrap());
+    let mut seen = Vec::new();
+    let mut neighbours = Vec::new();
+    for uid in 0..2u16 {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let counting = Counting {
+            inner: Arc::clone(&model),
+            seen: Arc::clone(&log),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let app = router(Arc::new(counting), registry.clone(), AxonConfig::new(TEXT));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        neighbours.push(Neighbour { uid, endpoint });
+        seen.push(log);
+    }
+    let local = Arc::new(LocalModel::new(SHAPE, 4).unwrap());
+    let mut validator =
+        Validator::new(9, local, caller, neighbours, 1, Duration::from_secs(5)).unwrap();
+    // Gate scores: +10·own[0] for neighbour 0, −10·own[0] for neighbour 1.
+    let dir = std::env::temp_dir().join(format!("agora-gate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gate.safetensors");
+    validator.gated_head().save(&path).unwrap();
+    let device = candle_core::Device::Cpu;
+    let mut tensors = candle_core::safetensors::load(&path, &device).unwrap();
+    let mut weight = vec![0f32; 2 * SHAPE.dim];
+    weight[0] = 10.0;
+    weight[SHAPE.dim] = -10.0;
+    let weight = candle_core::Tensor::from_vec(weight, (2, SHAPE.dim), &device).unwrap();
+    tensors.insert("gate.weight".to_string(), weight);
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    validator.gated_head_mut().load(&path).unwrap();
+    std::fs::remove_dir_all(dir).ok();
+
+    validator.learn(&corpus.train, 1, 1, None).await.unwrap();
+    let sizes: Vec<Vec<usize>> = seen.iter().map(|log| log.lock().unwrap().clone()).collect();
+    let (to_first, to_second) = (
+        sizes[0].iter().sum::<usize>(),
+        sizes[1].iter().sum::<usize>(),
+    );
+    assert_eq!(to_first + to_second, 64, "{sizes:?}");
+    assert!(to_first > 0 && to_second > 0, "{sizes:?}");
+}
