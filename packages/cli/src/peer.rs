@@ -78,6 +78,11 @@ pub struct MarketArgs {
     /// callers (off by default; README, "Gradients through the network").
     #[arg(long)]
     backward: bool,
+    /// The honest peers' gates learn: noisy top-k routing with the
+    /// load-balancing losses of Shazeer et al. (README, "The peer's
+    /// corpus").
+    #[arg(long)]
+    learning_gate: bool,
     /// Print the report as JSON: the bigram baseline's held-out loss, and
     /// per peer its role, losses (nats per byte) and incentive.
     #[arg(long)]
@@ -187,6 +192,7 @@ fn market(args: &MarketArgs) -> Result<(), CliError> {
         corpus: args.corpus.market_corpus(),
         start_from: args.start_from.clone(),
         backward: args.backward,
+        learning_gate: args.learning_gate,
         ..MarketConfig::quick()
     };
     let spinner = ProgressBar::new_spinner();

@@ -18,6 +18,10 @@
 
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap, linear};
+use rand::Rng;
+use rand::rngs::StdRng;
+
+use crate::rng::seeded;
 
 /// The sparse gate over `neighbours` neighbours of width `dim`, and the
 /// head that reads the own representation beside their gated mixture.
@@ -27,17 +31,53 @@ pub struct GatedHead {
     dim: usize,
     vars: VarMap,
     gate: Linear,
+    /// The noisy gate's noise scale per neighbour (Shazeer et al.:
+    /// softplus of a linear map of the input).
+    noise: Linear,
     head: Linear,
     device: Device,
     optimizer: Option<AdamW>,
+    /// Whether the gate learns (noisy top-k with a load-balancing loss),
+    /// or stays as it started.
+    learning: bool,
+    /// Draws the gate's noise while learning (seeded: a run replays).
+    rng: StdRng,
     /// The local model's frozen readout (`[dim, 256]` weight, `[256]`
     /// bias): the own logits the head corrects.
     readout: (Tensor, Tensor),
 }
 
+/// Seeds the gate's noise.
+const GATE_NOISE_SEED: u64 = 0x6a7e;
+/// Weight of each load-balancing loss (importance and load). Shazeer et
+/// al. use 0.1; here 0.01 learns better through the network (README,
+/// "Valuing neighbours").
+const BALANCE_WEIGHT: f64 = 0.01;
+/// Added to the noise scale, so it never reaches 0.
+const MIN_NOISE: f64 = 1e-2;
+
+/// A learning batch's gate noise, `[batch, neighbours]` standard normal
+/// draws: drawn when the batch is routed, used again when it is learned.
+pub struct Noise(Tensor);
+
 /// Per neighbour called (by index), the inputs of the batch (by row)
 /// sent to it.
 pub type Routes = Vec<(usize, Vec<usize>)>;
+
+/// Per input of a batch, per neighbour: whether the input goes to it.
+pub type Masks = Vec<Vec<bool>>;
+
+/// The routes of `masks`: per neighbour some input goes to, those inputs.
+pub fn routes_of(masks: &Masks) -> Routes {
+    let neighbours = masks.first().map_or(0, Vec::len);
+    (0..neighbours)
+        .map(|j| {
+            let rows: Vec<usize> = (0..masks.len()).filter(|row| masks[*row][j]).collect();
+            (j, rows)
+        })
+        .filter(|(_, rows)| !rows.is_empty())
+        .collect()
+}
 
 /// What one batch gives: the loss and each neighbour's mean gate weight.
 pub struct Step {
@@ -63,6 +103,7 @@ impl GatedHead {
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, &device);
         let gate = linear(dim, neighbours.max(1), vb.pp("gate"))?;
+        let noise = linear(dim, neighbours.max(1), vb.pp("noise"))?;
         let head = linear(2 * dim, 256, vb.pp("head"))?;
         // Deterministic start: a zero gate (every neighbour alike) and a
         // zero correction (the local model's own prediction).
@@ -75,9 +116,12 @@ impl GatedHead {
             dim,
             vars,
             gate,
+            noise,
             head,
             device,
             optimizer: None,
+            learning: false,
+            rng: seeded(GATE_NOISE_SEED),
             readout,
         })
     }
@@ -93,19 +137,26 @@ impl GatedHead {
         self.vars.load(path)
     }
 
-    /// Where each input of the batch goes, to its `k` best neighbours: per
-    /// neighbour some input routes to (the only ones worth calling), the
-    /// inputs routed to it.
-    pub fn routes(&self, own: &[Vec<f32>], k: usize) -> candle_core::Result<Routes> {
+    /// Where each input of the batch goes, to its `k` best neighbours (by
+    /// the noisy scores while learning): per neighbour some input routes
+    /// to (the only ones worth calling), the inputs routed to it.
+    pub fn routes(
+        &self,
+        own: &[Vec<f32>],
+        k: usize,
+        noise: Option<&Noise>,
+    ) -> candle_core::Result<Routes> {
         let k = k.clamp(1, self.neighbours.max(1));
-        let masks = self.top_k_masks(&self.scores(own)?, k)?;
-        Ok((0..self.neighbours)
-            .map(|j| {
-                let rows: Vec<usize> = (0..masks.len()).filter(|row| masks[*row][j]).collect();
-                (j, rows)
-            })
-            .filter(|(_, rows)| !rows.is_empty())
-            .collect())
+        Ok(routes_of(
+            &self.top_k_masks(&self.noisy_scores(own, noise)?, k)?,
+        ))
+    }
+
+    /// Per input, whether each neighbour is among its `k` best by the
+    /// gate's clean scores.
+    pub fn masks(&self, own: &[Vec<f32>], k: usize) -> candle_core::Result<Masks> {
+        let k = k.clamp(1, self.neighbours.max(1));
+        self.top_k_masks(&self.scores(own)?, k)
     }
 
     fn tensor(&self, rows: &[Vec<f32>], width: usize) -> candle_core::Result<Tensor> {
@@ -113,8 +164,48 @@ impl GatedHead {
         Tensor::from_vec(flat, (rows.len(), width), &self.device)
     }
 
+    /// Turns the gate's learning on: noisy top-k routing while learning,
+    /// a differentiable softmax, and Shazeer et al.'s load-balancing
+    /// losses, so it learns which neighbours help which inputs.
+    pub fn set_learning(&mut self, on: bool) {
+        self.learning = on;
+    }
+
+    /// Noise for a learning batch of `batch` inputs; none when the gate
+    /// does not learn.
+    pub fn draw_noise(&mut self, batch: usize) -> candle_core::Result<Option<Noise>> {
+        if !self.learning {
+            return Ok(None);
+        }
+        // Box–Muller: two uniforms to one standard normal.
+        let draws: Vec<f32> = (0..batch * self.neighbours)
+            .map(|_| {
+                let (u, v): (f32, f32) = (self.rng.r#gen(), self.rng.r#gen());
+                (-2.0 * (1.0 - u).ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+            })
+            .collect();
+        let draws = Tensor::from_vec(draws, (batch, self.neighbours), &self.device)?;
+        Ok(Some(Noise(draws)))
+    }
+
     fn scores(&self, own: &[Vec<f32>]) -> candle_core::Result<Tensor> {
         self.gate.forward(&self.tensor(own, self.dim)?)
+    }
+
+    /// The noise scale `[batch, neighbours]`: softplus of the noise map.
+    fn noise_scale(&self, own: &[Vec<f32>]) -> candle_core::Result<Tensor> {
+        let raw = self.noise.forward(&self.tensor(own, self.dim)?)?;
+        (raw.exp()? + 1.0)?.log()? + MIN_NOISE
+    }
+
+    /// The scores the top k is taken of: clean, plus scaled noise while
+    /// learning (Shazeer et al.'s `H(x)`).
+    fn noisy_scores(&self, own: &[Vec<f32>], noise: Option<&Noise>) -> candle_core::Result<Tensor> {
+        let clean = self.scores(own)?;
+        match noise {
+            Some(Noise(draws)) => clean + (draws * self.noise_scale(own)?)?,
+            None => Ok(clean),
+        }
     }
 
     fn top_k_masks(&self, scores: &Tensor, k: usize) -> candle_core::Result<Vec<Vec<bool>>> {
@@ -135,34 +226,100 @@ impl GatedHead {
     }
 
     /// Gate weights `[batch, neighbours]`: softmax over each input's top
-    /// `k`, 0 elsewhere; `without` drops one neighbour from every gate
-    /// (leave-one-out), and a row left with none mixes nothing.
+    /// `k` (of the noisy scores, while learning), 0 elsewhere; `without`
+    /// drops one neighbour from every gate (leave-one-out), and a row left
+    /// with none mixes nothing.
     fn gates(
         &self,
         own: &[Vec<f32>],
         without: Option<usize>,
         k: usize,
+        noise: Option<&Noise>,
     ) -> candle_core::Result<Tensor> {
-        let scores = self.scores(own)?;
-        let keep: Vec<f32> = self
-            .top_k_masks(&scores, k)?
+        let scores = self.noisy_scores(own, noise)?;
+        let masks = self.top_k_masks(&scores, k)?;
+        self.masked_gates(scores, &masks, without)
+    }
+
+    /// Gate weights: softmax of `scores` over each input's `masks`, 0
+    /// elsewhere; then `without`'s weight set to 0 (the others unchanged).
+    fn masked_gates(
+        &self,
+        scores: Tensor,
+        masks: &Masks,
+        without: Option<usize>,
+    ) -> candle_core::Result<Tensor> {
+        let keep: Vec<f32> = masks
+            .iter()
+            .flat_map(|row| row.iter().map(|kept| f32::from(u8::from(*kept))))
+            .collect();
+        let keep = Tensor::from_vec(keep, (masks.len(), self.neighbours), &self.device)?;
+        let penalty = ((&keep - 1.0)? * 1e9)?;
+        let masked = (scores + penalty)?;
+        // candle-nn's fused softmax has no backward pass: the learning
+        // gate needs the composed one.
+        let weights = match self.learning {
+            true => candle_nn::ops::softmax(&masked, 1)?,
+            false => candle_nn::ops::softmax_last_dim(&masked)?,
+        };
+        let weights = (weights * keep)?;
+        match without {
+            // Removed: its term leaves the mixture and the others keep
+            // their weights. Renormalising them instead would credit any
+            // neighbour, a random vector too, with what the rescaling
+            // does (README, "Valuing neighbours").
+            Some(j) => {
+                let mut drop = vec![1.0f32; self.neighbours];
+                drop[j] = 0.0;
+                let drop = Tensor::from_vec(drop, self.neighbours, &self.device)?;
+                weights.broadcast_mul(&drop)
+            }
+            None => Ok(weights),
+        }
+    }
+
+    /// Shazeer et al.'s load-balancing losses: the squared coefficient of
+    /// variation of each neighbour's total gate weight (importance), and
+    /// of its expected number of inputs (load: the chance, under the
+    /// noise, that it stays in an input's top k).
+    fn balance_loss(
+        &self,
+        own: &[Vec<f32>],
+        gates: &Tensor,
+        noise: &Noise,
+    ) -> candle_core::Result<Tensor> {
+        let cv_squared = |values: Tensor| -> candle_core::Result<Tensor> {
+            let mean = values.mean_all()?;
+            let variance = values.broadcast_sub(&mean)?.sqr()?.mean_all()?;
+            variance / (mean.sqr()? + 1e-10)?
+        };
+        let importance = gates.sum(0)?;
+        // The k-th best noisy score of the others: a neighbour in the top
+        // k is beaten by the (k+1)-th, one outside it by the k-th.
+        let clean = self.scores(own)?;
+        let scale = self.noise_scale(own)?;
+        let noisy = (&clean + (&noise.0 * &scale)?)?.to_vec2::<f32>()?;
+        let k = self.top_k;
+        let thresholds: Vec<f32> = noisy
             .iter()
             .flat_map(|row| {
+                let mut sorted = row.clone();
+                sorted.sort_by(|a, b| b.total_cmp(a));
                 row.iter()
-                    .enumerate()
-                    .map(|(j, kept)| {
-                        if *kept && Some(j) != without {
-                            1.0
-                        } else {
-                            0.0
-                        }
+                    .map(|value| {
+                        let inside = *value >= sorted[k - 1];
+                        let at = if inside { k } else { k - 1 };
+                        sorted.get(at).copied().unwrap_or(-1e9)
                     })
                     .collect::<Vec<_>>()
             })
             .collect();
-        let keep = Tensor::from_vec(keep, (own.len(), self.neighbours), &self.device)?;
-        let penalty = ((&keep - 1.0)? * 1e9)?;
-        candle_nn::ops::softmax_last_dim(&(scores + penalty)?)? * keep
+        let thresholds = Tensor::from_vec(thresholds, (own.len(), self.neighbours), &self.device)?;
+        // Φ(z) = (1 + erf(z / √2)) / 2.
+        let z = ((clean - thresholds)? / scale)?;
+        let chance = (((z / std::f64::consts::SQRT_2)?.erf()? + 1.0)? * 0.5)?;
+        let load = chance.sum(0)?;
+        (cv_squared(importance)? + cv_squared(load)?)? * BALANCE_WEIGHT
     }
 
     /// The neighbours some input's gate reaches (a nonzero column of
@@ -204,21 +361,6 @@ impl GatedHead {
             .squeeze(1)
     }
 
-    /// Loss of the batch, and the gates that gave it.
-    fn forward(
-        &self,
-        own: &[Vec<f32>],
-        neighbours: &[Vec<Vec<f32>>],
-        next: &[u8],
-        without: Option<usize>,
-        k: usize,
-    ) -> candle_core::Result<(Tensor, Tensor)> {
-        let gates = self.gates(own, without, k)?;
-        let used = self.used(&gates)?;
-        let mixture = self.mix(&gates, &used, &self.stack(neighbours, &used)?)?;
-        Ok((self.head_loss(own, &mixture, next)?, gates))
-    }
-
     /// The head's loss given a mixture `[batch, dim]`.
     fn head_loss(
         &self,
@@ -253,7 +395,7 @@ impl GatedHead {
         own: &[Vec<f32>],
         neighbours: &[Vec<Vec<f32>>],
     ) -> candle_core::Result<Vec<Vec<f32>>> {
-        let gates = self.gates(own, None, self.top_k)?;
+        let gates = self.gates(own, None, self.top_k, None)?;
         let used = self.used(&gates)?;
         self.mix(&gates, &used, &self.stack(neighbours, &used)?)?
             .to_vec2()
@@ -278,9 +420,10 @@ impl GatedHead {
         own: &[Vec<f32>],
         neighbours: &[Vec<Vec<f32>>],
         next: &[u8],
+        noise: Option<&Noise>,
         gradients: bool,
     ) -> candle_core::Result<Step> {
-        let gates = self.gates(own, None, self.top_k)?;
+        let gates = self.gates(own, None, self.top_k, noise)?;
         let used = self.used(&gates)?;
         let stacked = self.stack(neighbours, &used)?;
         // A variable only when its gradient is wanted: the optimizer
@@ -298,7 +441,11 @@ impl GatedHead {
             };
             self.optimizer = Some(AdamW::new(self.vars.all_vars(), params)?);
         }
-        let grads = loss.backward()?;
+        let objective = match noise {
+            Some(noise) => (&loss + self.balance_loss(own, &gates, noise)?)?,
+            None => loss.clone(),
+        };
+        let grads = objective.backward()?;
         self.optimizer.as_mut().expect("set above").step(&grads)?;
         let gradients = match grads.get(&stacked) {
             Some(grad) if gradients => {
@@ -321,25 +468,35 @@ impl GatedHead {
         })
     }
 
-    /// The batch's loss, with every neighbour and without each: what each
-    /// neighbour adds (loss without it minus loss with it), each input
-    /// routed to its `routes` best neighbours by the gate (the gate's own
-    /// `k` when learning; a judge may look wider).
+    /// Each input's loss, with every neighbour and without each: what each
+    /// neighbour adds to each input (its loss without it minus with it;
+    /// `[neighbour][input]`), each input going to the neighbours of its
+    /// `masks` (the judge's choice), mixed by the gate's weights among
+    /// them. Also the batch's mean loss with every neighbour.
     pub fn leave_one_out(
         &self,
         own: &[Vec<f32>],
         neighbours: &[Vec<Vec<f32>>],
         next: &[u8],
-        routes: usize,
-    ) -> candle_core::Result<(f32, Vec<f32>)> {
-        let routes = routes.clamp(1, self.neighbours.max(1));
-        let (with_all, _) = self.forward(own, neighbours, next, None, routes)?;
-        let with_all: f32 = with_all.to_scalar()?;
+        masks: &Masks,
+    ) -> candle_core::Result<(f32, Vec<Vec<f32>>)> {
+        let scores = self.scores(own)?;
+        let targets: Vec<u32> = next.iter().map(|b| u32::from(*b)).collect();
+        let targets = Tensor::from_vec(targets, (next.len(), 1), &self.device)?;
+        let losses = |without: Option<usize>| -> candle_core::Result<Vec<f32>> {
+            let gates = self.masked_gates(scores.clone(), masks, without)?;
+            let used = self.used(&gates)?;
+            let mixture = self.mix(&gates, &used, &self.stack(neighbours, &used)?)?;
+            let log_p = candle_nn::ops::log_softmax(&self.logits(own, &mixture)?, 1)?;
+            log_p.gather(&targets, 1)?.squeeze(1)?.neg()?.to_vec1()
+        };
+        let with_all = losses(None)?;
         let mut gains = Vec::with_capacity(self.neighbours);
         for j in 0..self.neighbours {
-            let (without, _) = self.forward(own, neighbours, next, Some(j), routes)?;
-            gains.push(without.to_scalar::<f32>()? - with_all);
+            let without = losses(Some(j))?;
+            gains.push(without.iter().zip(&with_all).map(|(w, a)| w - a).collect());
         }
-        Ok((with_all, gains))
+        let mean = with_all.iter().sum::<f32>() / with_all.len().max(1) as f32;
+        Ok((mean, gains))
     }
 }

@@ -11,8 +11,9 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use tokio::task::JoinHandle;
 
 use crate::corpus::Corpus;
-use crate::gating::{GatedHead, Routes};
+use crate::gating::{GatedHead, Masks, Noise, Routes, routes_of};
 use crate::local::{DistillPair, LocalModel, batch};
+use crate::rng::seeded;
 use crate::weights::{RowRules, weight_row};
 use crate::{Dendrite, Model, Neighbour, PeerKey, Reply};
 
@@ -36,9 +37,31 @@ struct InFlight {
     contexts: Vec<Vec<u8>>,
     next: Vec<u8>,
     own: Vec<Vec<f32>>,
+    /// The gate's noise it was routed with (a learning gate).
+    noise: Option<Noise>,
     routes: Routes,
     replies: JoinHandle<Vec<Reply>>,
 }
+
+/// A neighbour's gain, from what it added to each input: the mean less
+/// two standard errors, so a gain that chance alone could give (a random
+/// vector's, whose mean is about 0) counts as none.
+fn lower_bound(gains: &[f32]) -> f32 {
+    let n = gains.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let mean = gains.iter().map(|g| f64::from(*g)).sum::<f64>() / n;
+    let variance = gains
+        .iter()
+        .map(|g| (f64::from(*g) - mean).powi(2))
+        .sum::<f64>()
+        / (n - 1.0);
+    (mean - 2.0 * (variance / n).sqrt()) as f32
+}
+
+/// Mixed into an assessment's seed for the judge's routes.
+const JUDGE_SEED: u64 = 0x004a_7564_6765;
 
 /// Held-out batches each assessment averages.
 const ASSESS_BATCHES: u64 = 4;
@@ -250,15 +273,19 @@ impl Validator {
 
     /// A learning batch: its inputs, the own representations, whom the
     /// gate routes to, and the calls to them, already sent.
-    fn launch(&self, text: &[u8], seed: u64) -> candle_core::Result<InFlight> {
+    fn launch(&mut self, text: &[u8], seed: u64) -> candle_core::Result<InFlight> {
         let (contexts, next) = batch(text, self.local.context(), self.batch_size, seed);
         let own = self.local.forward(&contexts)?;
-        let routes = self.gated_head.routes(&own, self.gated_head.top_k)?;
+        let noise = self.gated_head.draw_noise(contexts.len())?;
+        let routes = self
+            .gated_head
+            .routes(&own, self.gated_head.top_k, noise.as_ref())?;
         let replies = self.call(&contexts, &routes);
         Ok(InFlight {
             contexts,
             next,
             own,
+            noise,
             routes,
             replies,
         })
@@ -296,13 +323,18 @@ impl Validator {
                 contexts,
                 next,
                 own,
+                noise,
                 routes,
                 replies,
             } = current;
             let (outputs, answered) = self.outputs(&contexts, &routes, replies, true).await;
-            let result = self
-                .gated_head
-                .train(&own, &outputs, &next, self.send_gradients)?;
+            let result = self.gated_head.train(
+                &own,
+                &outputs,
+                &next,
+                noise.as_ref(),
+                self.send_gradients,
+            )?;
             if let Some(gradients) = &result.gradients {
                 self.send_back(&contexts, &answered, gradients).await;
             }
@@ -329,26 +361,37 @@ impl Validator {
     /// lets noise pass for worth (issue 14, README "Weight copying").
     pub async fn assess(&self, held_out: &[u8], seed: u64) -> candle_core::Result<Assessment> {
         let k = 2 * self.gated_head.top_k;
-        let mut gains = vec![0.0f32; self.neighbours.len()];
+        // Per neighbour, what it added to each held-out input.
+        let mut gains: Vec<Vec<f32>> = vec![Vec::new(); self.neighbours.len()];
         let (mut alone_loss, mut network_loss) = (0.0f32, 0.0f32);
         let share = 1.0 / ASSESS_BATCHES as f32;
         for index in 0..ASSESS_BATCHES {
             let batch_seed = seed.wrapping_mul(ASSESS_BATCHES).wrapping_add(index);
             let (contexts, next) = batch(held_out, self.local.context(), 256, batch_seed);
             let own = self.local.forward(&contexts)?;
-            // Each neighbour is sent the inputs it is among the judge's
-            // `k` for: the only outputs the judge reads.
-            let routes = self.gated_head.routes(&own, k)?;
+            let judge = self.judge_masks(contexts.len(), k, batch_seed);
+            // Each neighbour is sent the inputs the judge or the gate
+            // routes to it: the only outputs either reads.
+            let model = self.gated_head.masks(&own, self.gated_head.top_k)?;
+            let union: Masks = judge
+                .iter()
+                .zip(&model)
+                .map(|(a, b)| a.iter().zip(b).map(|(x, y)| *x || *y).collect())
+                .collect();
+            let routes = routes_of(&union);
             let replies = self.call(&contexts, &routes);
             let (outputs, _) = self.outputs(&contexts, &routes, replies, false).await;
-            let (_, batch_gains) = self.gated_head.leave_one_out(&own, &outputs, &next, k)?;
+            let (_, batch_gains) = self
+                .gated_head
+                .leave_one_out(&own, &outputs, &next, &judge)?;
             let (alone, network) = self.losses(&contexts, &next, &own, &outputs)?;
             alone_loss += alone * share;
             network_loss += network * share;
-            for (sum, gain) in gains.iter_mut().zip(batch_gains) {
-                *sum += gain * share;
+            for (all, batch) in gains.iter_mut().zip(batch_gains) {
+                all.extend(batch);
             }
         }
+        let gains: Vec<f32> = gains.iter().map(|g| lower_bound(g)).collect();
         let reliability: Vec<(u16, f64)> = self
             .neighbours
             .iter()
@@ -403,7 +446,7 @@ impl Validator {
         for index in 0..batches {
             let (contexts, next) = batch(text, self.local.context(), 256, seed + index);
             let own = self.local.forward(&contexts)?;
-            let routes = self.gated_head.routes(&own, self.gated_head.top_k)?;
+            let routes = self.gated_head.routes(&own, self.gated_head.top_k, None)?;
             let replies = self.call(&contexts, &routes);
             let (outputs, _) = self.outputs(&contexts, &routes, replies, false).await;
             let (a, n) = self.losses(&contexts, &next, &own, &outputs)?;
@@ -411,6 +454,25 @@ impl Validator {
             network += n / batches as f32;
         }
         Ok((alone, network))
+    }
+
+    /// The judge's routes for a batch of `batch` inputs: each input to `k`
+    /// neighbours drawn at random from `seed` (private to this validator),
+    /// so every neighbour is judged on about `k / neighbours` of the
+    /// inputs, whatever the gate has learned and whatever its uid.
+    fn judge_masks(&self, batch: usize, k: usize, seed: u64) -> Masks {
+        let count = self.neighbours.len();
+        let k = k.min(count);
+        let mut rng = seeded(seed ^ JUDGE_SEED);
+        (0..batch)
+            .map(|_| {
+                let mut mask = vec![false; count];
+                for j in rand::seq::index::sample(&mut rng, count, k) {
+                    mask[j] = true;
+                }
+                mask
+            })
+            .collect()
     }
 
     /// The share of calls to `uid` answered since the last `learn` began.

@@ -78,6 +78,13 @@ pub fn score(worth: f64, best: f64) -> f64 {
     (STEEPNESS * (x - CENTER)).exp().ln_1p()
 }
 
+/// A neighbour's worth smoothed across epochs (whitepaper §9): the newest
+/// `value` weighs `alpha`, the history `1 − alpha`; a neighbour with no
+/// history starts at its value.
+pub fn smoothed(previous: Option<f64>, value: f64, alpha: f64) -> f64 {
+    previous.map_or(value, |ema| alpha * value + (1.0 - alpha) * ema)
+}
+
 /// `values`: a neighbour's worth to this peer (any scale; negatives count
 /// as 0). Returns a row sorted by uid, or an empty row when the graph has
 /// no other peer.
@@ -89,13 +96,6 @@ pub fn score(worth: f64, best: f64) -> f64 {
 /// does not value (a row valuing nobody is all padding: equal weights);
 /// a cap that binds is met by water-filling (capped entries sit at the
 /// cap, the excess goes to the others in proportion to their score).
-/// A neighbour's worth smoothed across epochs (whitepaper §9): the newest
-/// `value` weighs `alpha`, the history `1 − alpha`; a neighbour with no
-/// history starts at its value.
-pub fn smoothed(previous: Option<f64>, value: f64, alpha: f64) -> f64 {
-    previous.map_or(value, |ema| alpha * value + (1.0 - alpha) * ema)
-}
-
 pub fn weight_row(values: &[(u16, f64)], rules: &RowRules) -> Vec<(u16, u16)> {
     let others = usize::from(rules.peers).saturating_sub(1);
     if others == 0 {

@@ -255,3 +255,68 @@ async fn each_neighbour_is_sent_only_the_inputs_routed_to_it() {
     assert_eq!(to_first + to_second, 64, "{sizes:?}");
     assert!(to_first > 0 && to_second > 0, "{sizes:?}");
 }
+
+/// Random vectors, whatever one is asked.
+struct Random(std::sync::Mutex<u64>);
+
+impl agora_peer::Model for Random {
+    fn context(&self) -> usize {
+        SHAPE.context
+    }
+    fn dim(&self) -> usize {
+        SHAPE.dim
+    }
+    fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let mut state = self.0.lock().unwrap();
+        Ok(inputs
+            .iter()
+            .map(|_| {
+                (0..SHAPE.dim)
+                    .map(|_| {
+                        // A xorshift: enough for noise in a test.
+                        *state ^= *state << 13;
+                        *state ^= *state >> 7;
+                        *state ^= *state << 17;
+                        (*state % 2000) as f32 / 1000.0 - 1.0
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// The judge draws each input's neighbours at random (privately), so
+/// where a neighbour sits in the list does not decide whether it is
+/// judged; and a neighbour that serves random vectors is worth nothing
+/// even when it is judged on every input and sits first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_random_neighbour_is_worth_nothing_wherever_it_sits() {
+    let corpus = Corpus::load(std::path::Path::new(FALLBACK_DIR)).unwrap();
+    let (caller, registry) = registered_caller();
+    let mut good = LocalModel::new(SHAPE, 3).unwrap();
+    good.train(&corpus.train, 300, 32, 3).unwrap();
+    let random: Arc<dyn agora_peer::Model> = Arc::new(Random(std::sync::Mutex::new(7)));
+    let mut neighbours = Vec::new();
+    for (uid, model) in [random, Arc::new(good) as Arc<dyn agora_peer::Model>]
+        .into_iter()
+        .enumerate()
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let app = router(model, registry.clone(), AxonConfig::new(TEXT));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        neighbours.push(Neighbour {
+            uid: uid as u16,
+            endpoint,
+        });
+    }
+    // Each input to both (k = 2): the head learns to read both.
+    let local = Arc::new(LocalModel::new(SHAPE, 4).unwrap());
+    let mut validator =
+        Validator::new(9, local, caller, neighbours, 2, Duration::from_secs(5)).unwrap();
+    validator.learn(&corpus.train, 60, 1, None).await.unwrap();
+    let assessment = validator.assess(&corpus.held_out, 1).await.unwrap();
+    let worth = |uid: u16| assessment.worth.iter().find(|(u, _)| *u == uid).unwrap().1;
+    assert_eq!(worth(0), 0.0, "{:?}", assessment.worth);
+    assert!(worth(1) > 0.0, "{:?}", assessment.worth);
+}

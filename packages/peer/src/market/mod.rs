@@ -75,6 +75,9 @@ pub struct MarketConfig {
     /// honest learner sends them: what a neighbour serves then learns
     /// from its callers (README, "Gradients through the network").
     pub backward: bool,
+    /// The honest peers' gates learn (noisy top-k with Shazeer et al.'s
+    /// load-balancing losses) instead of staying as they start.
+    pub learning_gate: bool,
 }
 
 impl MarketConfig {
@@ -107,6 +110,7 @@ impl MarketConfig {
             commit_reveal: false,
             consensus: Consensus::Sigmoid,
             backward: false,
+            learning_gate: false,
         }
     }
 }
@@ -369,6 +373,9 @@ pub async fn run_market_on<C: Chain>(
             Duration::from_secs(5),
         )?;
         validator.set_send_gradients(config.backward);
+        validator
+            .gated_head_mut()
+            .set_learning(config.learning_gate);
         validators.push(validator);
     }
     // Each validator's own share of the held-out text, and its worth EMA
