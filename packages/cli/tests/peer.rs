@@ -163,3 +163,22 @@ fn a_trained_model_starts_the_market() {
     assert_ne!(out.status.code(), Some(0));
     std::fs::remove_dir_all(out_dir).ok();
 }
+
+/// `--learning-gate`: the market runs with gates that learn, and reports
+/// as the default one does.
+#[test]
+fn a_market_with_learning_gates_runs() {
+    let report = market_json(&[
+        "--learning-gate",
+        "--epochs",
+        "1",
+        "--learn-steps",
+        "10",
+        "--honest-steps",
+        "300,100,20",
+    ]);
+    assert_eq!(report["epochs"].as_array().unwrap().len(), 1, "{report}");
+    for peer in &report["peers"].as_array().unwrap()[..3] {
+        assert!(peer["network_loss"].as_f64().is_some(), "{report}");
+    }
+}

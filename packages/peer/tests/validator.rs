@@ -320,3 +320,51 @@ async fn a_random_neighbour_is_worth_nothing_wherever_it_sits() {
     assert_eq!(worth(0), 0.0, "{:?}", assessment.worth);
     assert!(worth(1) > 0.0, "{:?}", assessment.worth);
 }
+
+/// The gate's weights, as saved.
+fn gate_weights(validator: &Validator) -> Vec<f32> {
+    let dir = std::env::temp_dir().join(format!(
+        "agora-gate-weights-{}-{}",
+        std::process::id(),
+        validator.uid
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gate.safetensors");
+    validator.gated_head().save(&path).unwrap();
+    let tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap();
+    std::fs::remove_dir_all(dir).ok();
+    tensors["gate.weight"].flatten_all().unwrap().to_vec1().unwrap()
+}
+
+/// A learning gate (noisy top-k, load-balanced) learns: its weights move
+/// from zero; a frozen one's stay (the default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learning_gate_learns_and_a_frozen_one_stays() {
+    let corpus = Corpus::load(std::path::Path::new(FALLBACK_DIR)).unwrap();
+    let (caller, registry) = registered_caller();
+    let mut neighbours = Vec::new();
+    for uid in 0..3u16 {
+        let mut model = LocalModel::new(SHAPE, 10 + u64::from(uid)).unwrap();
+        model.train(&corpus.train, 50, 32, 3).unwrap();
+        let endpoint = serve(Arc::new(model), registry.clone(), Manner::Steady).await;
+        neighbours.push(Neighbour { uid, endpoint });
+    }
+    let mut gates = Vec::new();
+    for learning in [false, true] {
+        let local = Arc::new(LocalModel::new(SHAPE, 4).unwrap());
+        let mut validator = Validator::new(
+            9,
+            local,
+            caller.clone(),
+            neighbours.clone(),
+            1,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        validator.gated_head_mut().set_learning(learning);
+        validator.learn(&corpus.train, 20, 1, None).await.unwrap();
+        gates.push(gate_weights(&validator));
+    }
+    assert!(gates[0].iter().all(|w| *w == 0.0), "frozen: {:?}", gates[0]);
+    assert!(gates[1].iter().any(|w| *w != 0.0), "learning: {:?}", gates[1]);
+}
