@@ -265,6 +265,11 @@ fn a_daemon_killed_between_commit_and_reveal_reveals_after_restart() {
     // kill -9, then the epoch that opens the commit's window.
     alice.child.kill().unwrap();
     alice.child.wait().unwrap();
+    // A gate checkpoint it cannot read (another version's, or damaged) is
+    // replaced by a new gate, not a reason to stop.
+    let gate = dir.join("alice/gate.safetensors");
+    assert!(gate.exists());
+    std::fs::write(&gate, b"not a checkpoint").unwrap();
     chain(&state, &["epoch"]);
     let before = alice.log();
     let alice = start(&dir, &alice.config.clone(), alice.metrics, "alice");
@@ -276,6 +281,9 @@ fn a_daemon_killed_between_commit_and_reveal_reveals_after_restart() {
                 && alice.log()[before.len()..].contains("\"message\":\"revealed\"")
         },
     );
+    wait_until(Duration::from_secs(60), "a new gate", || {
+        alice.log()[before.len()..].contains("the gate checkpoint cannot be loaded")
+    });
     let after = alice.log()[before.len()..].to_string();
     assert!(after.contains("loaded the model checkpoint"), "{after}");
     assert!(

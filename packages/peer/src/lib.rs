@@ -6,9 +6,10 @@
 //! axon answers only peers registered in its graph's metagraph.
 //!
 //! Wire format: tensors travel as `safetensors` (the format of candle and
-//! of Hugging Face), one tensor a body: `inputs`, `u8` of shape
-//! `[batch, context]` (byte contexts of the TEXT graph), and `outputs`, `f32`
-//! of shape `[batch, dim]`.
+//! of Hugging Face): `inputs`, `u8` of shape `[batch, context]` (byte
+//! contexts of the TEXT graph), and `outputs`, `f32` of shape
+//! `[batch, dim]`; a `/backward` body holds `inputs` and `gradients`
+//! (`f32`, `[batch, dim]`).
 
 pub mod auth;
 pub mod axon;

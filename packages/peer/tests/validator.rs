@@ -333,7 +333,11 @@ fn gate_weights(validator: &Validator) -> Vec<f32> {
     validator.gated_head().save(&path).unwrap();
     let tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap();
     std::fs::remove_dir_all(dir).ok();
-    tensors["gate.weight"].flatten_all().unwrap().to_vec1().unwrap()
+    tensors["gate.weight"]
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
 }
 
 /// A learning gate (noisy top-k, load-balanced) learns: its weights move
@@ -366,5 +370,9 @@ async fn a_learning_gate_learns_and_a_frozen_one_stays() {
         gates.push(gate_weights(&validator));
     }
     assert!(gates[0].iter().all(|w| *w == 0.0), "frozen: {:?}", gates[0]);
-    assert!(gates[1].iter().any(|w| *w != 0.0), "learning: {:?}", gates[1]);
+    assert!(
+        gates[1].iter().any(|w| *w != 0.0),
+        "learning: {:?}",
+        gates[1]
+    );
 }

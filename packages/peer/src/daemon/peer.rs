@@ -220,22 +220,38 @@ impl Peer {
             }
             _ => {}
         }
-        let mut validator = Validator::new(
-            uid,
-            Arc::clone(&self.local),
-            self.identity.key.clone(),
-            neighbours.into_iter().map(|(n, _)| n).collect(),
-            self.config.top_k,
-            Duration::from_millis(self.config.neighbour_timeout_ms),
-        )?;
-        validator.dendrite_mut().max_response = self.config.max_response_bytes;
-        validator.set_stand_in(self.stand_in.clone());
-        validator.set_send_gradients(self.config.send_gradients);
-        if self.store.read::<GateNeighbours>("gate.json")?.as_ref() == Some(&wanted)
-            && self.store.restore("gate.safetensors", |path| {
+        let neighbours: Vec<Neighbour> = neighbours.into_iter().map(|(n, _)| n).collect();
+        let build = |peer: &Self| -> Result<Validator, DaemonError> {
+            let mut validator = Validator::new(
+                uid,
+                Arc::clone(&peer.local),
+                peer.identity.key.clone(),
+                neighbours.clone(),
+                peer.config.top_k,
+                Duration::from_millis(peer.config.neighbour_timeout_ms),
+            )?;
+            validator.dendrite_mut().max_response = peer.config.max_response_bytes;
+            validator.set_stand_in(peer.stand_in.clone());
+            validator.set_send_gradients(peer.config.send_gradients);
+            Ok(validator)
+        };
+        let mut validator = build(self)?;
+        let same_neighbours =
+            self.store.read::<GateNeighbours>("gate.json")?.as_ref() == Some(&wanted);
+        let restored = same_neighbours
+            && match self.store.restore("gate.safetensors", |path| {
                 validator.gated_head_mut().load(path)
-            })?
-        {
+            }) {
+                Ok(restored) => restored,
+                // Learned state that can be learned again: a checkpoint
+                // of another version (or a damaged one) is replaced.
+                Err(error) => {
+                    warn!(%error, "the gate checkpoint cannot be loaded: a new gate");
+                    validator = build(self)?;
+                    false
+                }
+            };
+        if restored {
             info!("loaded the gate checkpoint");
         } else {
             info!(
