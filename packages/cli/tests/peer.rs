@@ -118,19 +118,25 @@ fn a_market_run_reports_as_json() {
     assert_eq!(report["gradients_applied"], 0);
 }
 
-/// With `--backward`, every honest learner sends its gradients back and
-/// the honest axons apply them (README, "Gradients through the network").
-#[test]
-fn a_market_with_backward_sends_gradients_that_are_applied() {
-    let report = market_json(&[
-        "--backward",
+/// A one-epoch market of three honest peers, ten learning steps each,
+/// with `flag`.
+fn small_market_json(flag: &str) -> serde_json::Value {
+    market_json(&[
+        flag,
         "--epochs",
         "1",
         "--learn-steps",
         "10",
         "--honest-steps",
         "300,100,20",
-    ]);
+    ])
+}
+
+/// With `--backward`, every honest learner sends its gradients back and
+/// the honest axons apply them (README, "Gradients through the network").
+#[test]
+fn a_market_with_backward_sends_gradients_that_are_applied() {
+    let report = small_market_json("--backward");
     // Three honest learners, ten steps each; the gate (top 2) routes each
     // to the other two, who take gradients. The first step's gradient is
     // zero (the head's correction starts at zero), so nothing goes then.
@@ -168,15 +174,7 @@ fn a_trained_model_starts_the_market() {
 /// as the default one does.
 #[test]
 fn a_market_with_learning_gates_runs() {
-    let report = market_json(&[
-        "--learning-gate",
-        "--epochs",
-        "1",
-        "--learn-steps",
-        "10",
-        "--honest-steps",
-        "300,100,20",
-    ]);
+    let report = small_market_json("--learning-gate");
     assert_eq!(report["epochs"].as_array().unwrap().len(), 1, "{report}");
     for peer in &report["peers"].as_array().unwrap()[..3] {
         assert!(peer["network_loss"].as_f64().is_some(), "{report}");
