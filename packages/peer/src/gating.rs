@@ -9,12 +9,10 @@
 //! alone and learns only what its neighbours add. The local model stays as
 //! trained. Only neighbours in some input's top `k` are called.
 //!
-//! Known defect (issue 15): the gate's softmax is candle-nn's
-//! `softmax_last_dim`, which has no backward pass, so the gate never
-//! learns: its scores stay 0 and every input routes to the lowest-indexed
-//! neighbours. Giving it a gradient (with noisy top-k and a
-//! load-balancing loss) changes who is paid; README, "The peer's corpus",
-//! has the measurements.
+//! The gate starts with every score 0 (each input goes to the
+//! lowest-indexed neighbours) and stays so unless it is set to learn
+//! ([`GatedHead::set_learning`]: noisy top-k with Shazeer et al.'s
+//! load-balancing losses); README, "Valuing neighbours", measures both.
 
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap, linear};
@@ -226,29 +224,21 @@ impl GatedHead {
     }
 
     /// Gate weights `[batch, neighbours]`: softmax over each input's top
-    /// `k` (of the noisy scores, while learning), 0 elsewhere; `without`
-    /// drops one neighbour from every gate (leave-one-out), and a row left
-    /// with none mixes nothing.
+    /// `k` (of the noisy scores, while learning), 0 elsewhere.
     fn gates(
         &self,
         own: &[Vec<f32>],
-        without: Option<usize>,
         k: usize,
         noise: Option<&Noise>,
     ) -> candle_core::Result<Tensor> {
         let scores = self.noisy_scores(own, noise)?;
         let masks = self.top_k_masks(&scores, k)?;
-        self.masked_gates(scores, &masks, without)
+        self.masked_gates(scores, &masks)
     }
 
     /// Gate weights: softmax of `scores` over each input's `masks`, 0
-    /// elsewhere; then `without`'s weight set to 0 (the others unchanged).
-    fn masked_gates(
-        &self,
-        scores: Tensor,
-        masks: &Masks,
-        without: Option<usize>,
-    ) -> candle_core::Result<Tensor> {
+    /// elsewhere.
+    fn masked_gates(&self, scores: Tensor, masks: &Masks) -> candle_core::Result<Tensor> {
         let keep: Vec<f32> = masks
             .iter()
             .flat_map(|row| row.iter().map(|kept| f32::from(u8::from(*kept))))
@@ -262,20 +252,7 @@ impl GatedHead {
             true => candle_nn::ops::softmax(&masked, 1)?,
             false => candle_nn::ops::softmax_last_dim(&masked)?,
         };
-        let weights = (weights * keep)?;
-        match without {
-            // Removed: its term leaves the mixture and the others keep
-            // their weights. Renormalising them instead would credit any
-            // neighbour, a random vector too, with what the rescaling
-            // does (README, "Valuing neighbours").
-            Some(j) => {
-                let mut drop = vec![1.0f32; self.neighbours];
-                drop[j] = 0.0;
-                let drop = Tensor::from_vec(drop, self.neighbours, &self.device)?;
-                weights.broadcast_mul(&drop)
-            }
-            None => Ok(weights),
-        }
+        weights * keep
     }
 
     /// Shazeer et al.'s load-balancing losses: the squared coefficient of
@@ -344,6 +321,16 @@ impl GatedHead {
         Tensor::from_vec(stacked, (batch, used.len(), self.dim), &self.device)
     }
 
+    /// The gated mixture `[batch, dim]` of the neighbours' outputs.
+    fn mixture_of(
+        &self,
+        gates: &Tensor,
+        neighbours: &[Vec<Vec<f32>>],
+    ) -> candle_core::Result<Tensor> {
+        let used = self.used(gates)?;
+        self.mix(gates, &used, &self.stack(neighbours, &used)?)
+    }
+
     /// `Σ_j gate_j · neighbour_j`, `[batch, dim]`, over the `used`
     /// neighbours alone (sparse: a neighbour no input routes to is not
     /// read), `stacked` being their [`GatedHead::stack`].
@@ -395,10 +382,8 @@ impl GatedHead {
         own: &[Vec<f32>],
         neighbours: &[Vec<Vec<f32>>],
     ) -> candle_core::Result<Vec<Vec<f32>>> {
-        let gates = self.gates(own, None, self.top_k, None)?;
-        let used = self.used(&gates)?;
-        self.mix(&gates, &used, &self.stack(neighbours, &used)?)?
-            .to_vec2()
+        let gates = self.gates(own, self.top_k, None)?;
+        self.mixture_of(&gates, neighbours)?.to_vec2()
     }
 
     /// The head's loss when `mixture` stands in for the neighbours (a
@@ -423,7 +408,7 @@ impl GatedHead {
         noise: Option<&Noise>,
         gradients: bool,
     ) -> candle_core::Result<Step> {
-        let gates = self.gates(own, None, self.top_k, noise)?;
+        let gates = self.gates(own, self.top_k, noise)?;
         let used = self.used(&gates)?;
         let stacked = self.stack(neighbours, &used)?;
         // A variable only when its gradient is wanted: the optimizer
@@ -472,7 +457,11 @@ impl GatedHead {
     /// neighbour adds to each input (its loss without it minus with it;
     /// `[neighbour][input]`), each input going to the neighbours of its
     /// `masks` (the judge's choice), mixed by the gate's weights among
-    /// them. Also the batch's mean loss with every neighbour.
+    /// them. Removing a neighbour takes its term out of the mixture and
+    /// leaves the others' weights as they were: renormalising them would
+    /// credit any neighbour, a random vector too, with what the rescaling
+    /// does (README, "Valuing neighbours"). Also the batch's mean loss
+    /// with every neighbour.
     pub fn leave_one_out(
         &self,
         own: &[Vec<f32>],
@@ -480,20 +469,27 @@ impl GatedHead {
         next: &[u8],
         masks: &Masks,
     ) -> candle_core::Result<(f32, Vec<Vec<f32>>)> {
-        let scores = self.scores(own)?;
+        let gates = self.masked_gates(self.scores(own)?, masks)?;
         let targets: Vec<u32> = next.iter().map(|b| u32::from(*b)).collect();
         let targets = Tensor::from_vec(targets, (next.len(), 1), &self.device)?;
-        let losses = |without: Option<usize>| -> candle_core::Result<Vec<f32>> {
-            let gates = self.masked_gates(scores.clone(), masks, without)?;
-            let used = self.used(&gates)?;
-            let mixture = self.mix(&gates, &used, &self.stack(neighbours, &used)?)?;
+        let losses = |gates: &Tensor| -> candle_core::Result<Vec<f32>> {
+            let mixture = self.mixture_of(gates, neighbours)?;
             let log_p = candle_nn::ops::log_softmax(&self.logits(own, &mixture)?, 1)?;
             log_p.gather(&targets, 1)?.squeeze(1)?.neg()?.to_vec1()
         };
-        let with_all = losses(None)?;
+        let with_all = losses(&gates)?;
+        let used = self.used(&gates)?;
         let mut gains = Vec::with_capacity(self.neighbours);
         for j in 0..self.neighbours {
-            let without = losses(Some(j))?;
+            // One no input is judged with adds nothing to any.
+            if !used.contains(&j) {
+                gains.push(vec![0.0; with_all.len()]);
+                continue;
+            }
+            let mut drop = vec![1.0f32; self.neighbours];
+            drop[j] = 0.0;
+            let drop = Tensor::from_vec(drop, self.neighbours, &self.device)?;
+            let without = losses(&gates.broadcast_mul(&drop)?)?;
             gains.push(without.iter().zip(&with_all).map(|(w, a)| w - a).collect());
         }
         let mean = with_all.iter().sum::<f32>() / with_all.len().max(1) as f32;
