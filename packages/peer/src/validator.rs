@@ -14,7 +14,6 @@ use crate::corpus::Corpus;
 use crate::gating::{GatedHead, Masks, Noise, Routes, routes_of};
 use crate::local::{DistillPair, LocalModel, batch};
 use crate::rng::seeded;
-use crate::weights::{RowRules, weight_row};
 use crate::{Dendrite, Model, Neighbour, PeerKey, Reply};
 
 /// What one assessment found.
@@ -30,6 +29,16 @@ pub struct Assessment {
     /// Each neighbour's share of calls answered since the last `learn`
     /// began (1 when all were): failures lower its worth (whitepaper §9).
     pub reliability: Vec<(u16, f64)>,
+}
+
+/// Held-out losses (nats per byte) that [`Validator::measure`] found:
+/// alone, through the neighbours, and with a student standing in for
+/// them.
+#[derive(Clone, Copy, Debug)]
+pub struct Measured {
+    pub alone: f32,
+    pub network: f32,
+    pub student: Option<f32>,
 }
 
 /// A learning batch whose neighbour calls are on their way.
@@ -58,6 +67,14 @@ fn lower_bound(gains: &[f32]) -> f32 {
         .sum::<f64>()
         / (n - 1.0);
     (mean - 2.0 * (variance / n).sqrt()) as f32
+}
+
+/// A validator's own held-out text: about half of the corpus's held-out
+/// units, picked by its secret `key` (whitepaper §9: a neighbour cannot
+/// know which text it is valued on). It depends on nothing else, so a
+/// peer draws it once.
+pub fn private_held_out(corpus: &Corpus, key: &PeerKey) -> Vec<u8> {
+    corpus.held_out_share(|unit| key.private_number("held-out unit", unit).is_multiple_of(2))
 }
 
 /// Mixed into an assessment's seed for the judge's routes.
@@ -353,12 +370,14 @@ impl Validator {
         Ok(last)
     }
 
-    /// Values every neighbour on held-out batches: leave-one-out gain averaged over
-    /// [`ASSESS_BATCHES`] batches, weighted by importance. The judge routes
-    /// each input to twice the gate's `k` (at most every neighbour): with
-    /// only the `k` the gate learns with, a neighbour it never picks is
-    /// worth exactly 0 however useful its output, and one batch alone
-    /// lets noise pass for worth (issue 14, README "Weight copying").
+    /// Values every neighbour on [`ASSESS_BATCHES`] held-out batches (the
+    /// validator's own text, [`private_held_out`], and a seed of its own):
+    /// each input is judged with `2k` neighbours drawn at random from the
+    /// seed, so every neighbour is judged whatever the gate has learned and
+    /// whatever its uid; a neighbour's gain is what removing it costs each
+    /// input ([`GatedHead::leave_one_out`]), counted as the mean less two
+    /// standard errors ([`lower_bound`]), times 1 + its mean gate weight
+    /// while learning, times its reliability.
     pub async fn assess(&self, held_out: &[u8], seed: u64) -> candle_core::Result<Assessment> {
         let k = 2 * self.gated_head.top_k;
         // Per neighbour, what it added to each held-out input.
@@ -434,26 +453,37 @@ impl Validator {
 
     /// Mean held-out loss alone and through the network over `batches`
     /// batches of 256 from `text` (the same batches for every validator
-    /// given the same `seed`): a measurement, not a valuation, so only the
-    /// routed neighbours are called.
+    /// given the same `seed`), and with `student` standing in for the
+    /// neighbours: a measurement, not a valuation, so only the routed
+    /// neighbours are called.
     pub async fn measure(
         &self,
         text: &[u8],
         batches: u64,
         seed: u64,
-    ) -> candle_core::Result<(f32, f32)> {
-        let (mut alone, mut network) = (0.0f32, 0.0f32);
+        student: Option<&LocalModel>,
+    ) -> candle_core::Result<Measured> {
+        let share = 1.0 / batches.max(1) as f32;
+        let mut measured = Measured {
+            alone: 0.0,
+            network: 0.0,
+            student: student.map(|_| 0.0),
+        };
         for index in 0..batches {
             let (contexts, next) = batch(text, self.local.context(), 256, seed + index);
             let own = self.local.forward(&contexts)?;
             let routes = self.gated_head.routes(&own, self.gated_head.top_k, None)?;
             let replies = self.call(&contexts, &routes);
             let (outputs, _) = self.outputs(&contexts, &routes, replies, false).await;
-            let (a, n) = self.losses(&contexts, &next, &own, &outputs)?;
-            alone += a / batches as f32;
-            network += n / batches as f32;
+            let (alone, network) = self.losses(&contexts, &next, &own, &outputs)?;
+            measured.alone += alone * share;
+            measured.network += network * share;
+            if let (Some(student), Some(sum)) = (student, measured.student.as_mut()) {
+                let stood = student.forward(&contexts)?;
+                *sum += self.gated_head.loss_with(&own, &stood, &next)? * share;
+            }
         }
-        Ok((alone, network))
+        Ok(measured)
     }
 
     /// The judge's routes for a batch of `batch` inputs: each input to `k`
@@ -530,25 +560,9 @@ impl Validator {
         Ok(last)
     }
 
-    /// This validator's own held-out text: about half of the held-out
-    /// units, picked by its secret key (whitepaper §9: a neighbour cannot
-    /// know, or train on, the text it is valued on).
-    pub fn private_held_out(&self, corpus: &Corpus) -> Vec<u8> {
-        corpus.held_out_share(|unit| {
-            self.key
-                .private_number("held-out unit", unit)
-                .is_multiple_of(2)
-        })
-    }
-
     /// A seed for `epoch`'s assessment batches that only this validator
     /// can compute.
     pub fn private_seed(&self, epoch: u64) -> u64 {
         self.key.private_number("assessment batches", epoch)
-    }
-
-    /// The row to send with `set_weights` (or to commit).
-    pub fn row(&self, assessment: &Assessment, rules: &RowRules) -> Vec<(u16, u16)> {
-        weight_row(&assessment.worth, rules)
     }
 }

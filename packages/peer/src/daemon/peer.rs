@@ -13,6 +13,7 @@ use super::store::{GateNeighbours, Pending, Store, Worth};
 use super::{DaemonError, Identity, PeerConfig, Served, io};
 use crate::corpus::Corpus;
 use crate::local::{DistillPair, LocalModel, batch};
+use crate::validator::private_held_out;
 use crate::weights::{RowRules, float, smoothed, weight_row};
 use crate::{Neighbour, Registry, Validator};
 
@@ -26,6 +27,9 @@ pub(super) struct Peer {
     corpus: Arc<Corpus>,
     /// This peer's shard of the corpus's training text.
     shard: Arc<Vec<u8>>,
+    /// Its own share of the held-out text, on which it values neighbours
+    /// (drawn with its key, once).
+    private_held_out: Arc<Vec<u8>>,
     local: Arc<LocalModel>,
     student: LocalModel,
     /// A copy of the student as last distilled: it answers for a
@@ -52,6 +56,7 @@ impl Peer {
             tracing::warn!("{warning}");
         }
         let shard = Arc::new(corpus.shard(config.shard, config.shards));
+        let private_held_out = Arc::new(private_held_out(&corpus, &identity.key));
         let shape = config.shape();
         let mut model = LocalModel::new(shape, config.seed)?;
         if store.restore("model.safetensors", |path| model.load(path))? {
@@ -88,6 +93,7 @@ impl Peer {
             store,
             corpus: Arc::new(corpus),
             shard,
+            private_held_out,
             local: Arc::new(model),
             student,
             stand_in,
@@ -314,6 +320,7 @@ impl Peer {
         let held_out = &corpus.held_out;
         let mut pairs: Vec<DistillPair> = Vec::new();
         let learn_seed = seed.wrapping_mul(1_000_003).wrapping_add(epoch * 10_000);
+        let private = Arc::clone(&self.private_held_out);
         let assessment = {
             let validator = self.validator_for(me.uid, neighbours)?;
             validator
@@ -322,7 +329,6 @@ impl Peer {
             // Its own share of the held-out text, and batches no one can
             // predict: a public split or seed (the epoch) would tell a
             // neighbour which inputs its worth is judged on.
-            let private = validator.private_held_out(&corpus);
             validator.assess(&private, rand::random::<u64>()).await?
         };
         if let Some((_, validator)) = &self.validator {

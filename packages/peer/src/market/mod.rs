@@ -15,8 +15,9 @@ use serde::Serialize;
 
 use crate::axon::{BackwardConfig, router};
 use crate::corpus::Corpus;
-use crate::local::{DistillPair, LocalModel, Shape, batch};
+use crate::local::{DistillPair, LocalModel, Shape};
 use crate::quality::{bigram_loss, probe_loss};
+use crate::validator::private_held_out;
 use crate::weights::{RowRules, float, smoothed, weight_row};
 use crate::{AxonConfig, Model, Neighbour, PeerKey, Registry, Validator};
 
@@ -380,9 +381,9 @@ pub async fn run_market_on<C: Chain>(
     }
     // Each validator's own share of the held-out text, and its worth EMA
     // per neighbour (whitepaper §9).
-    let private: Vec<Vec<u8>> = validators
+    let private: Vec<Vec<u8>> = keys[..count]
         .iter()
-        .map(|validator| validator.private_held_out(&corpus))
+        .map(|key| private_held_out(&corpus, key))
         .collect();
     let mut worth_ema: Vec<BTreeMap<u16, f64>> = vec![BTreeMap::new(); count];
     // Per uid, the row committed last epoch and its salt (commit-reveal).
@@ -462,32 +463,26 @@ pub async fn run_market_on<C: Chain>(
     }
 
     let mut say = |line: String| progress(Progress::Setup(line));
-    let student_loss = if pairs.is_empty() {
+    let student = if pairs.is_empty() {
         None
     } else {
         say("distilling the weakest honest peer's mixture into a student".to_string());
         let mut student = LocalModel::new(shape, seed * 1000 + 42)?;
         validators[count - 1].distill(&mut student, &pairs, 20)?;
-        // On the report's batches, as the losses alone and through the
-        // network are.
-        let mut total = 0.0;
-        for index in 0..REPORT_BATCHES {
-            let (contexts, next) = batch(&corpus.held_out, shape.context, 256, REPORT_SEED + index);
-            let own = honest[count - 1].forward(&contexts)?;
-            let head = validators[count - 1].gated_head();
-            total += head.loss_with(&own, &student.forward(&contexts)?, &next)?;
-        }
-        Some(total / REPORT_BATCHES as f32)
+        Some(student)
     };
 
     // The report's losses: every honest peer alone and through the
-    // network on the whole held-out split, the batches the same for all.
+    // network, and the weakest one's student standing in for its
+    // neighbours, on the whole held-out split, the batches the same for
+    // all.
     say("measuring each honest peer on the held-out text".to_string());
-    let mut losses = Vec::with_capacity(count);
-    for validator in &validators {
-        losses.push(
+    let mut measured = Vec::with_capacity(count);
+    for (v, validator) in validators.iter().enumerate() {
+        let student = student.as_ref().filter(|_| v + 1 == count);
+        measured.push(
             validator
-                .measure(&corpus.held_out, REPORT_BATCHES, REPORT_SEED)
+                .measure(&corpus.held_out, REPORT_BATCHES, REPORT_SEED, student)
                 .await?,
         );
     }
@@ -497,7 +492,7 @@ pub async fn run_market_on<C: Chain>(
     let mut peers = Vec::new();
     for (uid, model) in models.iter().enumerate() {
         let info = &metagraph[uid];
-        let (alone_loss, network_loss) = losses.get(uid).copied().unzip();
+        let measured = measured.get(uid);
         peers.push(PeerSummary {
             uid: uid as u16,
             role: roles[uid].clone(),
@@ -506,9 +501,9 @@ pub async fn run_market_on<C: Chain>(
             dividends: float(&info.dividends),
             paid: info.last_paid.u128(),
             stake_share: info.stake.u128() as f64 / total_stake,
-            alone_loss,
-            network_loss,
-            student_loss: if uid + 1 == count { student_loss } else { None },
+            alone_loss: measured.map(|m| m.alone),
+            network_loss: measured.map(|m| m.network),
+            student_loss: measured.and_then(|m| m.student),
         });
     }
     let (gradients_applied, gradients_refused) = validators
