@@ -27,10 +27,24 @@ pub enum TensorError {
     NotFinite(&'static str),
 }
 
-fn serialize(name: &str, dtype: Dtype, shape: Vec<usize>, data: &[u8]) -> Vec<u8> {
-    let view = TensorView::new(dtype, shape, data).expect("shape matches data");
-    let tensors = HashMap::from([(name.to_string(), view)]);
-    safetensors::serialize(tensors, None).expect("one valid tensor serializes")
+/// A body of named tensors, each `(name, dtype, shape, data)`.
+fn serialize(tensors: &[(&str, Dtype, Vec<usize>, &[u8])]) -> Vec<u8> {
+    let views: HashMap<String, TensorView> = tensors
+        .iter()
+        .map(|(name, dtype, shape, data)| {
+            let view = TensorView::new(*dtype, shape.clone(), data).expect("shape matches data");
+            (name.to_string(), view)
+        })
+        .collect();
+    safetensors::serialize(views, None).expect("valid tensors serialize")
+}
+
+/// Rows of `f32`, little-endian, one after another.
+fn f32_bytes(rows: &[Vec<f32>]) -> Vec<u8> {
+    rows.iter()
+        .flatten()
+        .flat_map(|value| value.to_le_bytes())
+        .collect()
 }
 
 fn tensor<'a>(
@@ -48,7 +62,7 @@ fn tensor<'a>(
 /// `inputs`: `u8`, `[batch, context]`.
 pub fn encode_inputs(inputs: &[Vec<u8>], context: usize) -> Vec<u8> {
     let data: Vec<u8> = inputs.iter().flatten().copied().collect();
-    serialize("inputs", Dtype::U8, vec![inputs.len(), context], &data)
+    serialize(&[("inputs", Dtype::U8, vec![inputs.len(), context], &data)])
 }
 
 pub fn decode_inputs(
@@ -78,12 +92,8 @@ pub fn decode_inputs(
 
 /// `outputs`: `f32`, `[batch, dim]`.
 pub fn encode_outputs(outputs: &[Vec<f32>], dim: usize) -> Vec<u8> {
-    let data: Vec<u8> = outputs
-        .iter()
-        .flatten()
-        .flat_map(|value| value.to_le_bytes())
-        .collect();
-    serialize("outputs", Dtype::F32, vec![outputs.len(), dim], &data)
+    let data = f32_bytes(outputs);
+    serialize(&[("outputs", Dtype::F32, vec![outputs.len(), dim], &data)])
 }
 
 pub fn decode_outputs(
@@ -135,24 +145,11 @@ pub fn encode_gradients(
     dim: usize,
 ) -> Vec<u8> {
     let bytes: Vec<u8> = inputs.iter().flatten().copied().collect();
-    let values: Vec<u8> = gradients
-        .iter()
-        .flatten()
-        .flat_map(|value| value.to_le_bytes())
-        .collect();
-    let tensors = HashMap::from([
-        (
-            "inputs".to_string(),
-            TensorView::new(Dtype::U8, vec![inputs.len(), context], &bytes)
-                .expect("shape matches data"),
-        ),
-        (
-            "gradients".to_string(),
-            TensorView::new(Dtype::F32, vec![gradients.len(), dim], &values)
-                .expect("shape matches data"),
-        ),
-    ]);
-    safetensors::serialize(tensors, None).expect("valid tensors serialize")
+    let values = f32_bytes(gradients);
+    serialize(&[
+        ("inputs", Dtype::U8, vec![inputs.len(), context], &bytes),
+        ("gradients", Dtype::F32, vec![gradients.len(), dim], &values),
+    ])
 }
 
 /// Inputs, and a gradient for each.
