@@ -97,6 +97,11 @@ pub struct AxonArgs {
     /// Callers at once, one measurement each.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 4])]
     callers: Vec<usize>,
+    /// Ask for every position's hidden state (`POST /hidden`, f16,
+    /// `[batch, context, dim]`) instead of one representation per input;
+    /// the transformer's models only.
+    #[arg(long)]
+    hidden: bool,
     /// One JSON array of rows instead of a table.
     #[arg(long)]
     json: bool,
@@ -142,6 +147,13 @@ fn axon_bench(args: &AxonArgs) -> Result<(), CliError> {
     if args.callers.iter().any(|c| *c > 200) {
         return Err(CliError::Invalid("--callers: at most 200".to_string()));
     }
+    if args.hidden && args.model == AxonModel::Demo {
+        return Err(CliError::Invalid(
+            "--hidden: the demo's model reads a window into one vector; use --model small or \
+             release"
+                .to_string(),
+        ));
+    }
     let corpus = CorpusArgs { corpus: None }.corpus()?;
     let shape = MarketConfig::quick().shape;
     let (model, description): (Arc<dyn Model>, String) = match args.model {
@@ -179,6 +191,7 @@ fn axon_bench(args: &AxonArgs) -> Result<(), CliError> {
             args.requests,
             &args.callers,
             &corpus.held_out,
+            args.hidden,
         ))
         .map_err(|e| CliError::Invalid(format!("measuring: {e}")))?;
     if args.json {
@@ -186,6 +199,9 @@ fn axon_bench(args: &AxonArgs) -> Result<(), CliError> {
         return Ok(());
     }
     println!("{description}");
+    if args.hidden {
+        println!("route: POST /hidden, every position's hidden state, f16 on the wire");
+    }
     println!("| callers | batch | requests | failed | requests/s |  p50 ms |  p99 ms |");
     println!("|---------|-------|----------|--------|------------|---------|---------|");
     for row in &rows {

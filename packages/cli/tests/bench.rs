@@ -166,36 +166,48 @@ fn bench_lm_prints_falling_losses_against_the_bigram() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// The axon bench serves the transformer too (`--model small|release`).
+/// The axon bench serves the transformer too (`--model small|release`),
+/// one representation per input or, with `--hidden`, every position's
+/// hidden state in f16 (which the demo's window model has not).
 #[test]
 fn bench_axon_serves_the_transformer() {
-    let output = agora(&[
-        "bench",
-        "axon",
-        "--model",
-        "small",
-        "--requests",
-        "4",
-        "--callers",
-        "1",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        stdout.contains("the transformer, Small shape (context 32, dim 64"),
-        "{stdout}"
-    );
-    // | callers | batch | requests | failed | ...
-    let row: Vec<&str> = stdout
-        .lines()
-        .find(|line| line.starts_with("|       1 |"))
-        .expect("a row for one caller")
-        .split('|')
-        .map(str::trim)
-        .collect();
-    assert_eq!(&row[1..5], ["1", "64", "4", "0"], "{stdout}");
+    for hidden in [false, true] {
+        let mut args = vec![
+            "bench",
+            "axon",
+            "--model",
+            "small",
+            "--requests",
+            "4",
+            "--callers",
+            "1",
+        ];
+        if hidden {
+            args.push("--hidden");
+        }
+        let output = agora(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            stdout.contains("the transformer, Small shape (context 32, dim 64"),
+            "{stdout}"
+        );
+        assert_eq!(stdout.contains("POST /hidden"), hidden, "{stdout}");
+        // | callers | batch | requests | failed | ...
+        let row: Vec<&str> = stdout
+            .lines()
+            .find(|line| line.starts_with("|       1 |"))
+            .expect("a row for one caller")
+            .split('|')
+            .map(str::trim)
+            .collect();
+        assert_eq!(&row[1..5], ["1", "64", "4", "0"], "{stdout}");
+    }
+    let refused = agora(&["bench", "axon", "--hidden"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--model small"));
 }

@@ -43,7 +43,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::Model;
 use crate::auth::{self, AuthError};
 use crate::model::StepBound;
-use crate::tensor::{decode_gradients, decode_inputs, encode_outputs};
+use crate::tensor::{decode_gradients, decode_inputs, encode_hidden, encode_outputs};
 
 #[derive(Clone, Debug)]
 pub struct AxonConfig {
@@ -178,6 +178,7 @@ pub fn router(model: Arc<dyn Model>, registry: Registry, config: AxonConfig) -> 
     Router::new()
         .route("/health", get(health))
         .route("/forward", post(forward))
+        .route("/hidden", post(hidden))
         .route("/backward", post(backward))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
@@ -310,6 +311,38 @@ async fn forward(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes)
     let model = Arc::clone(&axon.model);
     match tokio::task::spawn_blocking(move || model.forward(&inputs)).await {
         Ok(Ok(outputs)) => encode_outputs(&outputs, axon.model.dim()).into_response(),
+        Ok(Err(error)) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the model failed: {error}"),
+        ),
+        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "the model failed"),
+    }
+}
+
+/// Every position's hidden state (`f16`, `[batch, context, dim]`), for a
+/// model that has them; 501 for one that reads a window into one vector.
+/// Signed and rate-limited with `/forward` (one budget for both).
+async fn hidden(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes) -> Response {
+    let per_second = axon.config.requests_per_second;
+    let limiter = &axon.limiter;
+    if let Err((status, why)) = authorize(&axon, &headers, "/hidden", &body, limiter, per_second) {
+        return refuse(status, why);
+    }
+    if !axon.model.serves_hidden() {
+        return refuse(
+            StatusCode::NOT_IMPLEMENTED,
+            "this axon's model serves one representation per input (POST /forward), not \
+             hidden states per position",
+        );
+    }
+    let (context, dim) = (axon.model.context(), axon.model.dim());
+    let inputs = match decode_inputs(&body, context, axon.config.max_batch) {
+        Ok(inputs) => inputs,
+        Err(error) => return refuse(StatusCode::BAD_REQUEST, error),
+    };
+    let model = Arc::clone(&axon.model);
+    match tokio::task::spawn_blocking(move || model.hidden(&inputs)).await {
+        Ok(Ok(states)) => encode_hidden(&states, context, dim).into_response(),
         Ok(Err(error)) => refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the model failed: {error}"),

@@ -14,7 +14,7 @@ use futures::future::join_all;
 
 use crate::PeerKey;
 use crate::model::Applied;
-use crate::tensor::{decode_outputs, encode_gradients, encode_inputs};
+use crate::tensor::{decode_hidden, decode_outputs, encode_gradients, encode_inputs};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Neighbour {
@@ -158,6 +158,24 @@ impl Dendrite {
             Err(_) => return Err(format!("no answer within {:?}", self.deadline)),
         };
         serde_json::from_slice(&bytes).map_err(|e| format!("a bad /backward answer: {e}"))
+    }
+
+    /// Every position's hidden state of `inputs` from a neighbour whose
+    /// model has them (`POST /hidden`, `f16` on the wire),
+    /// `[batch][context][dim]`, within the deadline.
+    pub async fn hidden(
+        &self,
+        neighbour: &Neighbour,
+        inputs: &[Vec<u8>],
+        context: usize,
+        dim: usize,
+    ) -> Result<Vec<Vec<Vec<f32>>>, String> {
+        let call = self.post(neighbour, "/hidden", encode_inputs(inputs, context));
+        let bytes = match tokio::time::timeout(self.deadline, call).await {
+            Ok(result) => result?,
+            Err(_) => return Err(format!("no answer within {:?}", self.deadline)),
+        };
+        decode_hidden(&bytes, inputs.len(), context, dim).map_err(|e| e.to_string())
     }
 
     async fn call(

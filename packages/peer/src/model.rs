@@ -10,6 +10,20 @@ pub trait Model: Send + Sync + 'static {
     /// `context()` bytes. A failure is an error, never zeros: the axon
     /// answers it with a 500 rather than serve a vector that means nothing.
     fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>>;
+    /// Whether the model has a hidden state at every position of an input
+    /// (a transformer), served by `POST /hidden`; a model that reads a
+    /// window into one vector has not (the default).
+    fn serves_hidden(&self) -> bool {
+        false
+    }
+    /// Every position's hidden state, `[batch][context][dim]` (paper §6's
+    /// standard output shape), when [`Model::serves_hidden`].
+    fn hidden(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<Vec<f32>>>> {
+        let _ = inputs;
+        Err(candle_core::Error::Msg(
+            "this model serves one representation per input".to_string(),
+        ))
+    }
     /// Learns from a caller's gradient (whitepaper §5, `POST /backward`):
     /// `gradients[i]` is the caller's loss gradient with respect to the
     /// representation of `inputs[i]` it received. One step within `bound`.

@@ -1,7 +1,8 @@
 //! How fast an axon answers: requests per second and latency percentiles
 //! for `callers` signed callers at once, each sending `requests` forward
 //! requests of `batch` inputs through a [`Dendrite`], over loopback HTTP,
-//! to an axon serving `model`. What `agora bench axon` prints.
+//! to an axon serving `model` (`POST /forward`, or `POST /hidden`: every
+//! position's hidden state in f16). What `agora bench axon` prints.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,13 +49,15 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
 }
 
-/// Measures each of `callers` (e.g. 1 and 4) in turn against one axon.
+/// Measures each of `callers` (e.g. 1 and 4) in turn against one axon,
+/// asking for hidden states per position when `hidden`.
 pub async fn measure(
     model: Arc<dyn Model>,
     batch_size: usize,
     requests: usize,
     callers: &[usize],
     text: &[u8],
+    hidden: bool,
 ) -> Result<Vec<SpeedRow>, SpeedError> {
     let most = callers.iter().copied().max().unwrap_or(1);
     let server = PeerKey::from_secret(&[1; 32])?;
@@ -99,9 +102,17 @@ pub async fn measure(
                 let mut failed = 0;
                 for _ in 0..requests {
                     let sent = Instant::now();
-                    let reply = dendrite.forward(&neighbour, &inputs, context, dim).await;
+                    let ok = match hidden {
+                        true => dendrite
+                            .hidden(&neighbour[0], &inputs, context, dim)
+                            .await
+                            .is_ok(),
+                        false => dendrite.forward(&neighbour, &inputs, context, dim).await[0]
+                            .error
+                            .is_none(),
+                    };
                     latencies.push(sent.elapsed());
-                    failed += reply.iter().filter(|r| r.error.is_some()).count();
+                    failed += usize::from(!ok);
                 }
                 (latencies, failed)
             }

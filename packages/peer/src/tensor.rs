@@ -152,6 +152,65 @@ pub fn encode_gradients(
     ])
 }
 
+/// `hidden`: `f16`, `[batch, context, dim]`, every position's hidden state
+/// (half the bytes of `f32`; a hidden state after a layer norm is far
+/// inside f16's range).
+pub fn encode_hidden(hidden: &[Vec<Vec<f32>>], context: usize, dim: usize) -> Vec<u8> {
+    let data: Vec<u8> = hidden
+        .iter()
+        .flatten()
+        .flatten()
+        .flat_map(|value| half::f16::from_f32(*value).to_le_bytes())
+        .collect();
+    serialize(&[(
+        "hidden",
+        Dtype::F16,
+        vec![hidden.len(), context, dim],
+        &data,
+    )])
+}
+
+/// The `hidden` tensor of a `/hidden` answer, as `f32`; every value
+/// finite.
+pub fn decode_hidden(
+    bytes: &[u8],
+    batch: usize,
+    context: usize,
+    dim: usize,
+) -> Result<Vec<Vec<Vec<f32>>>, TensorError> {
+    let (tensors, name) = tensor(bytes, "hidden")?;
+    let view = tensors.tensor(name).expect("checked");
+    if view.dtype() != Dtype::F16 {
+        return Err(TensorError::Dtype {
+            name,
+            expected: "F16",
+            got: format!("{:?}", view.dtype()),
+        });
+    }
+    if view.shape() != [batch, context, dim] {
+        return Err(TensorError::Shape {
+            name,
+            expected: format!("[{batch}, {context}, {dim}]"),
+            got: view.shape().to_vec(),
+        });
+    }
+    let values: Vec<f32> = view
+        .data()
+        .chunks_exact(2)
+        .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+        .collect();
+    if values.iter().any(|value| !value.is_finite()) {
+        return Err(TensorError::NotFinite(name));
+    }
+    Ok(values
+        .chunks(dim.max(1))
+        .map(<[f32]>::to_vec)
+        .collect::<Vec<_>>()
+        .chunks(context.max(1))
+        .map(<[Vec<f32>]>::to_vec)
+        .collect())
+}
+
 /// Inputs, and a gradient for each.
 pub type Gradients = (Vec<Vec<u8>>, Vec<Vec<f32>>);
 

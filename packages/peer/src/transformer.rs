@@ -206,7 +206,7 @@ impl Transformer {
 
     /// Hidden states `[batch, seq, dim]` of `tokens` `[batch, seq]`, seq ≤
     /// context.
-    fn hidden(&self, tokens: &Tensor) -> candle_core::Result<Tensor> {
+    fn states(&self, tokens: &Tensor) -> candle_core::Result<Tensor> {
         let seq = tokens.dim(1)?;
         let positions = Tensor::arange(0u32, seq as u32, &self.device)?;
         let mut x = self
@@ -227,7 +227,7 @@ impl Transformer {
 
     /// `[batch, dim]` representations: the last position's hidden state.
     pub fn represent(&self, contexts: &[Vec<u8>]) -> candle_core::Result<Tensor> {
-        let hidden = self.hidden(&self.tokens(contexts, self.shape.context)?)?;
+        let hidden = self.states(&self.tokens(contexts, self.shape.context)?)?;
         hidden.i((.., self.shape.context - 1))?.contiguous()
     }
 
@@ -244,7 +244,7 @@ impl Transformer {
     fn sequence_loss(&self, windows: &[Vec<u8>]) -> candle_core::Result<Tensor> {
         let seq = self.shape.context;
         let all = self.tokens(windows, seq + 1)?;
-        let logits = self.logits(&self.hidden(&all.narrow(1, 0, seq)?)?)?;
+        let logits = self.logits(&self.states(&all.narrow(1, 0, seq)?)?)?;
         let targets = all.narrow(1, 1, seq)?.flatten_all()?;
         candle_nn::loss::cross_entropy(&logits.flatten_to(D::Minus2)?, &targets)
     }
@@ -314,5 +314,12 @@ impl Model for Transformer {
     }
     fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>> {
         self.represent(inputs)?.to_vec2::<f32>()
+    }
+    fn serves_hidden(&self) -> bool {
+        true
+    }
+    fn hidden(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<Vec<f32>>>> {
+        self.states(&self.tokens(inputs, self.shape.context)?)?
+            .to_vec3::<f32>()
     }
 }
