@@ -83,6 +83,11 @@ pub struct MarketArgs {
     /// corpus").
     #[arg(long)]
     learning_gate: bool,
+    /// Each honest peer's model trains this many more steps on its shard
+    /// every epoch while it serves, so what it serves improves (0: it
+    /// stays as trained).
+    #[arg(long, default_value_t = 0)]
+    local_steps: usize,
     /// Print the report as JSON: the bigram baseline's held-out loss, and
     /// per peer its role, losses (nats per byte) and incentive.
     #[arg(long)]
@@ -193,6 +198,7 @@ fn market(args: &MarketArgs) -> Result<(), CliError> {
         start_from: args.start_from.clone(),
         backward: args.backward,
         learning_gate: args.learning_gate,
+        local_steps: args.local_steps,
         ..MarketConfig::quick()
     };
     let spinner = ProgressBar::new_spinner();

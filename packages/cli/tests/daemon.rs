@@ -66,6 +66,7 @@ shard = {shard}
 shards = 2
 train_steps = 40
 learn_steps = 4
+local_steps = 5
 poll_ms = 100
 accept_gradients = true
 send_gradients = true
@@ -187,6 +188,12 @@ fn two_daemons_and_a_validator_are_paid_and_stop_on_sigterm() {
     assert!(paid, "the epochs paid both daemons: {:?}", ranking(&state));
     for daemon in [&alice, &bob] {
         assert!(daemon.log().contains("set the row"), "{}", daemon.log());
+        // Its served model trained on each epoch (`local_steps`).
+        assert!(
+            daemon.log().contains("the served model trained on"),
+            "{}",
+            daemon.log()
+        );
     }
 
     let samples = scrape(alice.metrics);

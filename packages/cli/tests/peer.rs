@@ -147,6 +147,30 @@ fn a_market_with_backward_sends_gradients_that_are_applied() {
     assert!(loss("network_loss") < loss("alone_loss"), "{report}");
 }
 
+/// With `--local-steps`, every honest peer's model trains on while it
+/// serves: each one alone, and the weakest through the network, does
+/// better than in the same market without.
+#[test]
+fn a_market_with_local_steps_serves_models_that_improve() {
+    let (before, after) = (
+        small_market_json("--local-steps=0"),
+        small_market_json("--local-steps=200"),
+    );
+    let loss = |report: &serde_json::Value, uid: usize, key: &str| {
+        report["peers"][uid][key].as_f64().unwrap()
+    };
+    for uid in 0..3 {
+        assert!(
+            loss(&after, uid, "alone_loss") < loss(&before, uid, "alone_loss"),
+            "{before}\n{after}"
+        );
+    }
+    assert!(
+        loss(&after, 2, "network_loss") < loss(&before, 2, "network_loss"),
+        "{before}\n{after}"
+    );
+}
+
 /// `agora peer train --out` writes what `agora peer market --start-from`
 /// (and `agora demo --start-from`) load: the best honest peer is that
 /// model, untrained further.

@@ -124,6 +124,13 @@ impl GatedHead {
         })
     }
 
+    /// The local model's readout, again: after it trained on
+    /// ([`crate::local::LocalModel::keep_training`]), the head corrects
+    /// what it predicts now.
+    pub fn set_readout(&mut self, readout: (Tensor, Tensor)) {
+        self.readout = readout;
+    }
+
     /// Writes gate and head as safetensors.
     pub fn save(&self, path: &std::path::Path) -> candle_core::Result<()> {
         self.vars.save(path)

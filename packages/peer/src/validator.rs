@@ -288,6 +288,21 @@ impl Validator {
         }
     }
 
+    /// The local model trains `steps` more steps on `text` (it serves
+    /// meanwhile), and the head follows its new readout.
+    pub fn keep_training(
+        &mut self,
+        text: &[u8],
+        steps: usize,
+        seed: u64,
+    ) -> candle_core::Result<f32> {
+        let loss = self
+            .local
+            .keep_training(text, steps, self.batch_size, seed)?;
+        self.gated_head.set_readout(self.local.readout()?);
+        Ok(loss)
+    }
+
     /// A learning batch: its inputs, the own representations, whom the
     /// gate routes to, and the calls to them, already sent.
     fn launch(&mut self, text: &[u8], seed: u64) -> candle_core::Result<InFlight> {

@@ -117,6 +117,10 @@ pub struct PeerConfig {
     /// gradient with respect to their outputs.
     #[serde(default)]
     pub send_gradients: bool,
+    /// Training steps the served model takes on its shard every epoch,
+    /// while it serves (0: it stays as first trained).
+    #[serde(default)]
+    pub local_steps: usize,
 }
 
 fn default_state() -> PathBuf {
@@ -334,6 +338,7 @@ mod tests {
         );
         assert_eq!(example.gradients_per_second, defaults.gradients_per_second);
         assert_eq!(example.worth_ema, defaults.worth_ema);
+        assert_eq!(example.local_steps, defaults.local_steps);
         let env = [(
             "AGORA_PEER_ACCEPT_GRADIENTS".to_string(),
             "true".to_string(),

@@ -322,7 +322,17 @@ impl Peer {
         let learn_seed = seed.wrapping_mul(1_000_003).wrapping_add(epoch * 10_000);
         let private = Arc::clone(&self.private_held_out);
         let assessment = {
+            let local_steps = self.config.local_steps;
             let validator = self.validator_for(me.uid, neighbours)?;
+            if local_steps > 0 {
+                let loss = validator.keep_training(&shard, local_steps, learn_seed)?;
+                info!(
+                    epoch,
+                    steps = local_steps,
+                    loss,
+                    "the served model trained on"
+                );
+            }
             validator
                 .learn(&shard, learn_steps, learn_seed, Some(&mut pairs))
                 .await?;
@@ -335,8 +345,9 @@ impl Peer {
             self.store
                 .checkpoint("gate.safetensors", |path| validator.gated_head().save(path))?;
         }
-        if self.config.accept_gradients {
-            // Callers' gradients moved the served model: keep what it learned.
+        if self.config.accept_gradients || self.config.local_steps > 0 {
+            // Callers' gradients or its own training moved the served
+            // model: keep what it learned.
             let local = &self.local;
             self.store
                 .checkpoint("model.safetensors", |path| local.save(path))?;

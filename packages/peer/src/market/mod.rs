@@ -79,6 +79,9 @@ pub struct MarketConfig {
     /// The honest peers' gates learn (noisy top-k with Shazeer et al.'s
     /// load-balancing losses) instead of staying as they start.
     pub learning_gate: bool,
+    /// Local training steps each honest peer takes on its shard every
+    /// epoch, while it serves (0: its model stays as trained).
+    pub local_steps: usize,
 }
 
 impl MarketConfig {
@@ -112,6 +115,7 @@ impl MarketConfig {
             consensus: Consensus::Sigmoid,
             backward: false,
             learning_gate: false,
+            local_steps: 0,
         }
     }
 }
@@ -401,6 +405,10 @@ pub async fn run_market_on<C: Chain>(
             }
             let keep = (last && v + 1 == count).then_some(&mut pairs);
             let learn_seed = seed * 1_000_000 + epoch * 10_000;
+            if config.local_steps > 0 {
+                let train_seed = seed * 1_000_000 + 500_000 + epoch * 10_000 + 1000 * v as u64;
+                validator.keep_training(&shards[v], config.local_steps, train_seed)?;
+            }
             validator
                 .learn(&shards[v], config.learn_steps, learn_seed, keep)
                 .await?;
