@@ -142,7 +142,7 @@ impl LocalModel {
         batch_size: usize,
         seed: u64,
     ) -> candle_core::Result<f32> {
-        self.fit(text, steps, batch_size, seed)
+        self.keep_training(text, steps, batch_size, seed)
     }
 
     /// Trains on, while it serves (whitepaper §5: what a peer serves
@@ -157,16 +157,6 @@ impl LocalModel {
         seed: u64,
     ) -> candle_core::Result<f32> {
         let _one_at_a_time = self.stepping.lock().unwrap_or_else(|e| e.into_inner());
-        self.fit(text, steps, batch_size, seed)
-    }
-
-    fn fit(
-        &self,
-        text: &[u8],
-        steps: usize,
-        batch_size: usize,
-        seed: u64,
-    ) -> candle_core::Result<f32> {
         let params = ParamsAdamW {
             lr: 3e-3,
             ..ParamsAdamW::default()
