@@ -232,7 +232,7 @@ fn lm_bench(args: &LmArgs) -> Result<(), CliError> {
     };
     let shard = corpus.shard(0, 4);
     let bigram = bigram_loss(&corpus.train, &corpus.held_out);
-    let mut model = Transformer::new(shape, args.seed)?;
+    let model = Transformer::new(shape, args.seed)?;
     println!(
         "{:?} shape: context {}, dim {}, {} layers, {} heads, {} parameters; shard 0 of 4 of {} \
          ({} bytes); byte bigram held-out loss {bigram:.4} nats/byte",

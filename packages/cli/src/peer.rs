@@ -88,6 +88,12 @@ pub struct MarketArgs {
     /// stays as trained).
     #[arg(long, default_value_t = 0)]
     local_steps: usize,
+    /// What the honest peers serve and learn with: `window` (the demo's
+    /// MLP over an 8-byte window) or `small` (the byte-level transformer,
+    /// 2 layers × 64 wide, context 32; train it fewer steps, e.g.
+    /// `--honest-steps 600,200,60,20`).
+    #[arg(long, value_enum, default_value_t = PeerModel::Window)]
+    model: PeerModel,
     /// Print the report as JSON: the bigram baseline's held-out loss, and
     /// per peer its role, losses (nats per byte) and incentive.
     #[arg(long)]
@@ -184,6 +190,12 @@ pub fn save_to(
     Ok(())
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PeerModel {
+    Window,
+    Small,
+}
+
 fn market(args: &MarketArgs) -> Result<(), CliError> {
     if args.honest_steps.len() < 2 {
         return Err(CliError::Invalid(
@@ -199,6 +211,10 @@ fn market(args: &MarketArgs) -> Result<(), CliError> {
         backward: args.backward,
         learning_gate: args.learning_gate,
         local_steps: args.local_steps,
+        transformer: match args.model {
+            PeerModel::Window => None,
+            PeerModel::Small => Some(agora_peer::transformer::TransformerShape::SMALL),
+        },
         ..MarketConfig::quick()
     };
     let spinner = ProgressBar::new_spinner();

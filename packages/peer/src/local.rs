@@ -142,14 +142,14 @@ impl LocalModel {
         batch_size: usize,
         seed: u64,
     ) -> candle_core::Result<f32> {
-        self.keep_training(text, steps, batch_size, seed)
+        self.fit(text, steps, batch_size, seed)
     }
 
     /// Trains on, while it serves (whitepaper §5: what a peer serves
     /// improves): [`LocalModel::train`]'s steps, taken one training at a
     /// time with callers' `/backward` steps, which it never interleaves
     /// with. A fresh optimizer each call. The last loss.
-    pub fn keep_training(
+    fn fit(
         &self,
         text: &[u8],
         steps: usize,
@@ -231,6 +231,24 @@ pub fn held_out_loss(
         total += loss(&contexts, &next)?.to_scalar::<f32>()?;
     }
     Ok(total / batches.max(1) as f32)
+}
+
+impl crate::model::Learner for LocalModel {
+    fn readout(&self) -> candle_core::Result<(Tensor, Tensor)> {
+        LocalModel::readout(self)
+    }
+    fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<Tensor> {
+        LocalModel::loss(self, contexts, next)
+    }
+    fn keep_training(
+        &self,
+        text: &[u8],
+        steps: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> candle_core::Result<f32> {
+        self.fit(text, steps, batch_size, seed)
+    }
 }
 
 impl Model for LocalModel {

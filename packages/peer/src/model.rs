@@ -41,6 +41,25 @@ pub trait Model: Send + Sync + 'static {
     }
 }
 
+/// The model a peer serves and learns with (its own, `f`): what its
+/// learner reads besides what it serves.
+pub trait Learner: Model {
+    /// The next-byte readout: `[dim, 256]` weight and `[256]` bias that
+    /// turn a representation into logits (detached).
+    fn readout(&self) -> candle_core::Result<(candle_core::Tensor, candle_core::Tensor)>;
+    /// Mean cross-entropy (nats per byte) of the byte after each context.
+    fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<candle_core::Tensor>;
+    /// `steps` more training steps on `text` while it serves; the last
+    /// loss.
+    fn keep_training(
+        &self,
+        text: &[u8],
+        steps: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> candle_core::Result<f32>;
+}
+
 /// How far one `/backward` step may move a model: the gradient is
 /// clipped to `max_norm` (over all its parameters), then scaled by `lr`,
 /// so no step is longer than `lr × max_norm` however large the gradient

@@ -249,9 +249,10 @@ impl Transformer {
         candle_nn::loss::cross_entropy(&logits.flatten_to(D::Minus2)?, &targets)
     }
 
-    /// `steps` steps of AdamW on batches from `text`; the last loss.
+    /// `steps` steps of AdamW on batches from `text`; the last loss. It
+    /// may serve meanwhile (the parameters are updated in place).
     pub fn train(
-        &mut self,
+        &self,
         text: &[u8],
         steps: usize,
         batch_size: usize,
@@ -301,6 +302,27 @@ impl Transformer {
         held_out_loss(text, self.shape.context, batches, batch_size, |c, n| {
             self.loss(c, n)
         })
+    }
+}
+
+/// What a learner reads of it: the tied head (the byte embedding,
+/// transposed, and no bias), its loss, and its training.
+impl crate::model::Learner for Transformer {
+    fn readout(&self) -> candle_core::Result<(Tensor, Tensor)> {
+        let weight = self.bytes.embeddings().t()?.contiguous()?.detach().copy()?;
+        Ok((weight, Tensor::zeros(256, DType::F32, &self.device)?))
+    }
+    fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<Tensor> {
+        Transformer::loss(self, contexts, next)
+    }
+    fn keep_training(
+        &self,
+        text: &[u8],
+        steps: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> candle_core::Result<f32> {
+        self.train(text, steps, batch_size, seed)
     }
 }
 

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::corpus::Corpus;
 use crate::gating::{GatedHead, Masks, Noise, Routes, routes_of};
 use crate::local::{DistillPair, LocalModel, batch};
+use crate::model::Learner;
 use crate::rng::seeded;
 use crate::{Dendrite, Model, Neighbour, PeerKey, Reply};
 
@@ -86,7 +87,7 @@ const ASSESS_BATCHES: u64 = 4;
 pub struct Validator {
     pub uid: u16,
     key: PeerKey,
-    local: Arc<LocalModel>,
+    local: Arc<dyn Learner>,
     gated_head: GatedHead,
     dendrite: Dendrite,
     neighbours: Vec<Neighbour>,
@@ -111,7 +112,7 @@ pub struct Validator {
 impl Validator {
     pub fn new(
         uid: u16,
-        local: Arc<LocalModel>,
+        local: Arc<dyn Learner>,
         key: PeerKey,
         neighbours: Vec<Neighbour>,
         top_k: usize,

@@ -230,7 +230,7 @@ impl Peer {
         let build = |peer: &Self| -> Result<Validator, DaemonError> {
             let mut validator = Validator::new(
                 uid,
-                Arc::clone(&peer.local),
+                Arc::clone(&peer.local) as Arc<dyn crate::model::Learner>,
                 peer.identity.key.clone(),
                 neighbours.clone(),
                 peer.config.top_k,

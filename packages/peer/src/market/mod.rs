@@ -16,6 +16,8 @@ use serde::Serialize;
 use crate::axon::{BackwardConfig, router};
 use crate::corpus::Corpus;
 use crate::local::{DistillPair, LocalModel, Shape};
+use crate::model::Learner;
+use crate::transformer::{Transformer, TransformerShape};
 use crate::quality::{bigram_loss, probe_loss};
 use crate::validator::private_held_out;
 use crate::weights::{RowRules, float, smoothed, weight_row};
@@ -29,13 +31,21 @@ pub use adversaries::{Lazy, Noisy};
 const REPORT_BATCHES: u64 = 16;
 const REPORT_SEED: u64 = 1_000_000;
 
-/// Contexts a batch of local training.
+/// Contexts a batch of local training (the window model), and windows a
+/// batch of the transformer's (each of `context` targets; `agora bench
+/// lm`'s).
 const TRAIN_BATCH: usize = 64;
+const TRANSFORMER_BATCH: usize = 32;
 
 /// How big a market to run.
 #[derive(Clone, Debug)]
 pub struct MarketConfig {
+    /// The window model's shape (every peer's, unless `transformer`; the
+    /// student's, with the served model's context and dim).
     pub shape: Shape,
+    /// The honest peers serve and learn with the byte-level transformer
+    /// of this shape instead of the window model.
+    pub transformer: Option<TransformerShape>,
     /// The corpus (a file or a directory); the fortunes when `None`, with
     /// the licence texts as fallback.
     pub corpus: Option<std::path::PathBuf>,
@@ -96,6 +106,7 @@ impl MarketConfig {
             },
             // The licence texts until the market meets its claims on the
             // fortunes too (issue 15; README "The peer's corpus").
+            transformer: None,
             corpus: Some(crate::corpus::FALLBACK_DIR.into()),
             start_from: None,
             honest_steps: vec![2000, 600, 200, 20],
@@ -266,28 +277,46 @@ pub async fn run_market_on<C: Chain>(
     let count = config.honest_steps.len();
     let shards: Vec<Vec<u8>> = (0..count).map(|i| corpus.shard(i, count)).collect();
     let bigram_loss = bigram_loss(&corpus.train, &corpus.held_out);
-    let mut honest = Vec::new();
+    let mut honest: Vec<Arc<dyn Learner>> = Vec::new();
     for (index, steps) in config.honest_steps.iter().enumerate() {
-        let mut model = LocalModel::new(shape, seed * 1000 + index as u64 + 1)?;
-        if let (0, Some(path)) = (index, &config.start_from) {
-            say(format!("honest-0 starts from {}", path.display()));
-            model
-                .load(path)
-                .map_err(|e| candle_core::Error::Msg(format!("loading {}: {e}", path.display())))?;
-            honest.push(Arc::new(model));
-            continue;
+        let start_from = config.start_from.as_deref().filter(|_| index == 0);
+        match start_from {
+            Some(path) => say(format!("honest-0 starts from {}", path.display())),
+            None => say(format!(
+                "training honest-{index}: {steps} steps on shard {index} of {count}"
+            )),
         }
-        say(format!(
-            "training honest-{index}: {steps} steps on shard {index} of {count}"
-        ));
-        model.train(
-            &shards[index],
-            *steps,
-            TRAIN_BATCH,
-            seed * 1_000_000 + 100 * index as u64,
-        )?;
-        honest.push(Arc::new(model));
+        let model_seed = seed * 1000 + index as u64 + 1;
+        let train_seed = seed * 1_000_000 + 100 * index as u64;
+        let loaded = |path: &std::path::Path, error: candle_core::Error| {
+            candle_core::Error::Msg(format!("loading {}: {error}", path.display()))
+        };
+        let model: Arc<dyn Learner> = match config.transformer {
+            Some(transformer) => {
+                let mut model = Transformer::new(transformer, model_seed)?;
+                match start_from {
+                    Some(path) => model.load(path).map_err(|e| loaded(path, e))?,
+                    None => {
+                        model.train(&shards[index], *steps, TRANSFORMER_BATCH, train_seed)?;
+                    }
+                }
+                Arc::new(model)
+            }
+            None => {
+                let mut model = LocalModel::new(shape, model_seed)?;
+                match start_from {
+                    Some(path) => model.load(path).map_err(|e| loaded(path, e))?,
+                    None => {
+                        model.train(&shards[index], *steps, TRAIN_BATCH, train_seed)?;
+                    }
+                }
+                Arc::new(model)
+            }
+        };
+        honest.push(model);
     }
+    // What goes on the wire: every peer's context and dim.
+    let (context, dim) = (honest[0].context(), honest[0].dim());
     let mut models: Vec<Arc<dyn Model>> = honest
         .iter()
         .map(|m| Arc::clone(m) as Arc<dyn Model>)
@@ -301,8 +330,8 @@ pub async fn run_market_on<C: Chain>(
     }
     for i in 0..config.lazy {
         models.push(Arc::new(Lazy::new(
-            shape.context,
-            shape.dim,
+            context,
+            dim,
             seed * 1000 + 700 + i as u64,
         )));
         roles.push(format!("lazy-{i}"));
@@ -310,8 +339,8 @@ pub async fn run_market_on<C: Chain>(
     let cabal_start = models.len();
     for i in 0..config.cabal {
         models.push(Arc::new(Lazy::new(
-            shape.context,
-            shape.dim,
+            context,
+            dim,
             seed * 1000 + 800 + i as u64,
         )));
         roles.push(format!("cabal-{i}"));
@@ -475,7 +504,13 @@ pub async fn run_market_on<C: Chain>(
         None
     } else {
         say("distilling the weakest honest peer's mixture into a student".to_string());
-        let mut student = LocalModel::new(shape, seed * 1000 + 42)?;
+        // A window model, of the served model's context and dim.
+        let student_shape = Shape {
+            context,
+            dim,
+            ..shape
+        };
+        let mut student = LocalModel::new(student_shape, seed * 1000 + 42)?;
         validators[count - 1].distill(&mut student, &pairs, 20)?;
         Some(student)
     };
