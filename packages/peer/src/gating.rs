@@ -2,12 +2,14 @@
 //! each neighbour is worth (§9).
 //!
 //! For each input, a gate scores the neighbours from this peer's own
-//! representation and keeps the top `k`; the head reads the own
-//! representation beside the gated sum of the neighbours' and corrects the
-//! local model's own next-byte logits (its frozen readout). The correction
-//! starts at zero, so through the network a peer starts exactly as good as
-//! alone and learns only what its neighbours add. The local model stays as
-//! trained. Only neighbours in some input's top `k` are called.
+//! representation and keeps the top `k`; the head reads the gated sum of
+//! the neighbours' outputs and corrects the local model's own next-byte
+//! logits (its frozen readout) by what it reads. The correction starts at
+//! zero, so through the network a peer starts exactly as good as alone
+//! and learns only what its neighbours add; the head does not re-read the
+//! own representation, which on text the local model trained on learns to
+//! trust it more than held-out text bears out (README, "The peer's
+//! corpus"). Only neighbours in some input's top `k` are called.
 //!
 //! The gate starts with every score 0 (each input goes to the
 //! lowest-indexed neighbours) and stays so unless it is set to learn
@@ -22,7 +24,7 @@ use rand::rngs::StdRng;
 use crate::rng::seeded;
 
 /// The sparse gate over `neighbours` neighbours of width `dim`, and the
-/// head that reads the own representation beside their gated mixture.
+/// head that reads their gated mixture.
 pub struct GatedHead {
     pub neighbours: usize,
     pub top_k: usize,
@@ -102,7 +104,7 @@ impl GatedHead {
         let vb = VarBuilder::from_varmap(&vars, DType::F32, &device);
         let gate = linear(dim, neighbours.max(1), vb.pp("gate"))?;
         let noise = linear(dim, neighbours.max(1), vb.pp("noise"))?;
-        let head = linear(2 * dim, 256, vb.pp("head"))?;
+        let head = linear(dim, 256, vb.pp("head"))?;
         // Deterministic start: a zero gate (every neighbour alike) and a
         // zero correction (the local model's own prediction).
         for var in vars.all_vars() {
@@ -368,12 +370,12 @@ impl GatedHead {
         candle_nn::loss::cross_entropy(&logits, &targets)
     }
 
-    /// Next-byte logits `[batch, 256]` from the own representations and a
+    /// Next-byte logits `[batch, 256]`: the own representations' through
+    /// the local model's readout, corrected by what the head reads in a
     /// mixture `[batch, dim]` (the neighbours', or a student's).
     pub fn logits(&self, own: &[Vec<f32>], mixture: &Tensor) -> candle_core::Result<Tensor> {
         let own = self.tensor(own, self.dim)?;
-        let features = Tensor::cat(&[&own, mixture], 1)?;
-        let logits = self.head.forward(&features)?;
+        let logits = self.head.forward(mixture)?;
         let (weight, bias) = &self.readout;
         logits + own.matmul(weight)?.broadcast_add(bias)?
     }

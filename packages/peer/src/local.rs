@@ -240,6 +240,12 @@ impl crate::model::Learner for LocalModel {
     fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<Tensor> {
         LocalModel::loss(self, contexts, next)
     }
+    fn represent(&self, contexts: &[Vec<u8>]) -> candle_core::Result<Tensor> {
+        LocalModel::represent(self, contexts)
+    }
+    fn variables(&self) -> Vec<candle_core::Var> {
+        LocalModel::variables(self)
+    }
     fn keep_training(
         &self,
         text: &[u8],

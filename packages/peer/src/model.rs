@@ -49,6 +49,11 @@ pub trait Learner: Model {
     fn readout(&self) -> candle_core::Result<(candle_core::Tensor, candle_core::Tensor)>;
     /// Mean cross-entropy (nats per byte) of the byte after each context.
     fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<candle_core::Tensor>;
+    /// `[batch, dim]` representations, differentiable in
+    /// [`Learner::variables`] (a student learns through them).
+    fn represent(&self, contexts: &[Vec<u8>]) -> candle_core::Result<candle_core::Tensor>;
+    /// Its trainable parameters.
+    fn variables(&self) -> Vec<candle_core::Var>;
     /// `steps` more training steps on `text` while it serves; the last
     /// loss.
     fn keep_training(

@@ -315,6 +315,12 @@ impl crate::model::Learner for Transformer {
     fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<Tensor> {
         Transformer::loss(self, contexts, next)
     }
+    fn represent(&self, contexts: &[Vec<u8>]) -> candle_core::Result<Tensor> {
+        Transformer::represent(self, contexts)
+    }
+    fn variables(&self) -> Vec<candle_core::Var> {
+        self.vars.all_vars()
+    }
     fn keep_training(
         &self,
         text: &[u8],

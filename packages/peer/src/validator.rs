@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::corpus::Corpus;
 use crate::gating::{GatedHead, Masks, Noise, Routes, routes_of};
-use crate::local::{DistillPair, LocalModel, batch};
+use crate::local::{DistillPair, batch};
 use crate::model::Learner;
 use crate::rng::seeded;
 use crate::{Dendrite, Model, Neighbour, PeerKey, Reply};
@@ -477,7 +477,7 @@ impl Validator {
         text: &[u8],
         batches: u64,
         seed: u64,
-        student: Option<&LocalModel>,
+        student: Option<&dyn Learner>,
     ) -> candle_core::Result<Measured> {
         let share = 1.0 / batches.max(1) as f32;
         let mut measured = Measured {
@@ -542,7 +542,7 @@ impl Validator {
     /// last pass's mean KL (nats).
     pub fn distill(
         &self,
-        student: &mut LocalModel,
+        student: &dyn Learner,
         pairs: &[DistillPair],
         passes: usize,
     ) -> candle_core::Result<f32> {

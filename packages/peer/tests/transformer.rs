@@ -20,7 +20,7 @@ const TINY: TransformerShape = TransformerShape {
 #[test]
 fn it_learns_through_every_layer_and_reloads_exactly() {
     let corpus = Corpus::load(Path::new(FALLBACK_DIR)).unwrap();
-    let mut model = Transformer::new(TINY, 1).unwrap();
+    let model = Transformer::new(TINY, 1).unwrap();
     let before = model.evaluate(&corpus.held_out, 2, 128).unwrap();
     // Uniform over bytes is ln 256 = 5.55; the start is near it.
     assert!(before > 5.0, "{before}");

@@ -17,8 +17,8 @@ use crate::axon::{BackwardConfig, router};
 use crate::corpus::Corpus;
 use crate::local::{DistillPair, LocalModel, Shape};
 use crate::model::Learner;
-use crate::transformer::{Transformer, TransformerShape};
 use crate::quality::{bigram_loss, probe_loss};
+use crate::transformer::{Transformer, TransformerShape};
 use crate::validator::private_held_out;
 use crate::weights::{RowRules, float, smoothed, weight_row};
 use crate::{AxonConfig, Model, Neighbour, PeerKey, Registry, Validator};
@@ -439,7 +439,10 @@ pub async fn run_market_on<C: Chain>(
                 validator.keep_training(&shards[v], config.local_steps, train_seed)?;
             }
             validator
-                .learn(&shards[v], config.learn_steps, learn_seed, keep)
+                // Through the network on all the training text: on its
+                // own shard, which its model has learned, the head would
+                // learn corrections held-out text does not bear out.
+                .learn(&corpus.train, config.learn_steps, learn_seed, keep)
                 .await?;
             let seed = validator.private_seed(epoch);
             let assessment = validator.assess(&private[v], seed).await?;
@@ -504,14 +507,21 @@ pub async fn run_market_on<C: Chain>(
         None
     } else {
         say("distilling the weakest honest peer's mixture into a student".to_string());
-        // A window model, of the served model's context and dim.
-        let student_shape = Shape {
-            context,
-            dim,
-            ..shape
+        // The student is the honest peers' kind of model: a window model
+        // of the served context and dim, or a transformer of their shape
+        // (distilled over fewer passes: each step costs far more).
+        let (student, passes): (Box<dyn Learner>, usize) = match config.transformer {
+            Some(transformer) => (Box::new(Transformer::new(transformer, seed * 1000 + 42)?), 4),
+            None => {
+                let student_shape = Shape {
+                    context,
+                    dim,
+                    ..shape
+                };
+                (Box::new(LocalModel::new(student_shape, seed * 1000 + 42)?), 20)
+            }
         };
-        let mut student = LocalModel::new(student_shape, seed * 1000 + 42)?;
-        validators[count - 1].distill(&mut student, &pairs, 20)?;
+        validators[count - 1].distill(student.as_ref(), &pairs, passes)?;
         Some(student)
     };
 
@@ -522,7 +532,7 @@ pub async fn run_market_on<C: Chain>(
     say("measuring each honest peer on the held-out text".to_string());
     let mut measured = Vec::with_capacity(count);
     for (v, validator) in validators.iter().enumerate() {
-        let student = student.as_ref().filter(|_| v + 1 == count);
+        let student = student.as_deref().filter(|_| v + 1 == count);
         measured.push(
             validator
                 .measure(&corpus.held_out, REPORT_BATCHES, REPORT_SEED, student)
