@@ -3,13 +3,12 @@
 //!
 //! For each input, a gate scores the neighbours from this peer's own
 //! representation and keeps the top `k`; the head reads the gated sum of
-//! the neighbours' outputs and corrects the local model's own next-byte
-//! logits (its frozen readout) by what it reads. The correction starts at
-//! zero, so through the network a peer starts exactly as good as alone
-//! and learns only what its neighbours add; the head does not re-read the
-//! own representation, which on text the local model trained on learns to
-//! trust it more than held-out text bears out (README, "The peer's
-//! corpus"). Only neighbours in some input's top `k` are called.
+//! the neighbours' outputs (and, for a window model, the own
+//! representation again: [`crate::model::Learner::head_rereads_own`]) and
+//! corrects the local model's own next-byte logits (its frozen readout).
+//! The correction starts at zero, so through the network a peer starts
+//! exactly as good as alone and learns only what its neighbours add. Only
+//! neighbours in some input's top `k` are called.
 //!
 //! The gate starts with every score 0 (each input goes to the
 //! lowest-indexed neighbours) and stays so unless it is set to learn
@@ -24,7 +23,8 @@ use rand::rngs::StdRng;
 use crate::rng::seeded;
 
 /// The sparse gate over `neighbours` neighbours of width `dim`, and the
-/// head that reads their gated mixture.
+/// head that reads their gated mixture (beside the own representation,
+/// when it re-reads it).
 pub struct GatedHead {
     pub neighbours: usize,
     pub top_k: usize,
@@ -35,6 +35,8 @@ pub struct GatedHead {
     /// softplus of a linear map of the input).
     noise: Linear,
     head: Linear,
+    /// Whether the head reads the own representation beside the mixture.
+    rereads_own: bool,
     device: Device,
     optimizer: Option<AdamW>,
     /// Whether the gate learns (noisy top-k with a load-balancing loss),
@@ -98,13 +100,15 @@ impl GatedHead {
         neighbours: usize,
         top_k: usize,
         readout: (Tensor, Tensor),
+        rereads_own: bool,
     ) -> candle_core::Result<Self> {
         let device = Device::Cpu;
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, &device);
         let gate = linear(dim, neighbours.max(1), vb.pp("gate"))?;
         let noise = linear(dim, neighbours.max(1), vb.pp("noise"))?;
-        let head = linear(dim, 256, vb.pp("head"))?;
+        let read = if rereads_own { 2 * dim } else { dim };
+        let head = linear(read, 256, vb.pp("head"))?;
         // Deterministic start: a zero gate (every neighbour alike) and a
         // zero correction (the local model's own prediction).
         for var in vars.all_vars() {
@@ -118,6 +122,7 @@ impl GatedHead {
             gate,
             noise,
             head,
+            rereads_own,
             device,
             optimizer: None,
             learning: false,
@@ -372,10 +377,14 @@ impl GatedHead {
 
     /// Next-byte logits `[batch, 256]`: the own representations' through
     /// the local model's readout, corrected by what the head reads in a
-    /// mixture `[batch, dim]` (the neighbours', or a student's).
+    /// mixture `[batch, dim]` (the neighbours', or a student's), and in
+    /// the own representations when it re-reads them.
     pub fn logits(&self, own: &[Vec<f32>], mixture: &Tensor) -> candle_core::Result<Tensor> {
         let own = self.tensor(own, self.dim)?;
-        let logits = self.head.forward(mixture)?;
+        let logits = match self.rereads_own {
+            true => self.head.forward(&Tensor::cat(&[&own, mixture], 1)?)?,
+            false => self.head.forward(mixture)?,
+        };
         let (weight, bias) = &self.readout;
         logits + own.matmul(weight)?.broadcast_add(bias)?
     }

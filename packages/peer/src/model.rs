@@ -54,6 +54,16 @@ pub trait Learner: Model {
     fn represent(&self, contexts: &[Vec<u8>]) -> candle_core::Result<candle_core::Tensor>;
     /// Its trainable parameters.
     fn variables(&self) -> Vec<candle_core::Var>;
+    /// Whether the learner's head also re-reads this model's own
+    /// representation (a second readout, learned beside the frozen one):
+    /// worth it where the model's own readout is weak (the window model's
+    /// weakest peers), harmful where the model has learned its shard well
+    /// (the transformer, on whose shard the head learns to trust it more
+    /// than held-out text bears out; README, "The transformer in the
+    /// market").
+    fn head_rereads_own(&self) -> bool {
+        true
+    }
     /// `steps` more training steps on `text` while it serves; the last
     /// loss.
     fn keep_training(

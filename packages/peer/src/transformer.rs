@@ -321,6 +321,9 @@ impl crate::model::Learner for Transformer {
     fn variables(&self) -> Vec<candle_core::Var> {
         self.vars.all_vars()
     }
+    fn head_rereads_own(&self) -> bool {
+        false
+    }
     fn keep_training(
         &self,
         text: &[u8],

@@ -118,7 +118,13 @@ impl Validator {
         top_k: usize,
         deadline: Duration,
     ) -> candle_core::Result<Self> {
-        let gated_head = GatedHead::new(local.dim(), neighbours.len(), top_k, local.readout()?)?;
+        let gated_head = GatedHead::new(
+            local.dim(),
+            neighbours.len(),
+            top_k,
+            local.readout()?,
+            local.head_rereads_own(),
+        )?;
         Ok(Self {
             uid,
             importance: vec![0.0; neighbours.len()],

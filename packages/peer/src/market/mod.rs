@@ -511,14 +511,20 @@ pub async fn run_market_on<C: Chain>(
         // of the served context and dim, or a transformer of their shape
         // (distilled over fewer passes: each step costs far more).
         let (student, passes): (Box<dyn Learner>, usize) = match config.transformer {
-            Some(transformer) => (Box::new(Transformer::new(transformer, seed * 1000 + 42)?), 4),
+            Some(transformer) => (
+                Box::new(Transformer::new(transformer, seed * 1000 + 42)?),
+                4,
+            ),
             None => {
                 let student_shape = Shape {
                     context,
                     dim,
                     ..shape
                 };
-                (Box::new(LocalModel::new(student_shape, seed * 1000 + 42)?), 20)
+                (
+                    Box::new(LocalModel::new(student_shape, seed * 1000 + 42)?),
+                    20,
+                )
             }
         };
         validators[count - 1].distill(student.as_ref(), &pairs, passes)?;
