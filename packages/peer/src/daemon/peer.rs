@@ -381,7 +381,7 @@ impl Peer {
         if !pairs.is_empty()
             && let Some((_, validator)) = &mut self.validator
         {
-            validator.distill(&mut self.student, &pairs, DISTILL_PASSES)?;
+            validator.distill(&self.student, &pairs, DISTILL_PASSES)?;
             let (contexts, next) = batch(held_out, self.config.context, 256, epoch);
             let student_loss = self.student.loss(&contexts, &next)?.to_scalar::<f32>()?;
             metrics::gauge!("agora_loss", "kind" => "student").set(f64::from(student_loss));
