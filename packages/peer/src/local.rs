@@ -246,6 +246,9 @@ impl crate::model::Learner for LocalModel {
     fn variables(&self) -> Vec<candle_core::Var> {
         LocalModel::variables(self)
     }
+    fn load(&mut self, path: &std::path::Path) -> candle_core::Result<()> {
+        LocalModel::load(self, path)
+    }
     fn keep_training(
         &self,
         text: &[u8],

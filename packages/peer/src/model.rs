@@ -54,6 +54,8 @@ pub trait Learner: Model {
     fn represent(&self, contexts: &[Vec<u8>]) -> candle_core::Result<candle_core::Tensor>;
     /// Its trainable parameters.
     fn variables(&self) -> Vec<candle_core::Var>;
+    /// Reads a checkpoint (safetensors) of the same shape.
+    fn load(&mut self, path: &std::path::Path) -> candle_core::Result<()>;
     /// Whether the learner's head also re-reads this model's own
     /// representation (a second readout, learned beside the frozen one):
     /// worth it where the model's own readout is weak (the window model's

@@ -321,6 +321,9 @@ impl crate::model::Learner for Transformer {
     fn variables(&self) -> Vec<candle_core::Var> {
         self.vars.all_vars()
     }
+    fn load(&mut self, path: &std::path::Path) -> candle_core::Result<()> {
+        Transformer::load(self, path)
+    }
     fn head_rereads_own(&self) -> bool {
         false
     }

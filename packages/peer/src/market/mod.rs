@@ -288,32 +288,22 @@ pub async fn run_market_on<C: Chain>(
         }
         let model_seed = seed * 1000 + index as u64 + 1;
         let train_seed = seed * 1_000_000 + 100 * index as u64;
-        let loaded = |path: &std::path::Path, error: candle_core::Error| {
-            candle_core::Error::Msg(format!("loading {}: {error}", path.display()))
+        let (mut model, batch_size): (Box<dyn Learner>, usize) = match config.transformer {
+            Some(transformer) => (
+                Box::new(Transformer::new(transformer, model_seed)?),
+                TRANSFORMER_BATCH,
+            ),
+            None => (Box::new(LocalModel::new(shape, model_seed)?), TRAIN_BATCH),
         };
-        let model: Arc<dyn Learner> = match config.transformer {
-            Some(transformer) => {
-                let mut model = Transformer::new(transformer, model_seed)?;
-                match start_from {
-                    Some(path) => model.load(path).map_err(|e| loaded(path, e))?,
-                    None => {
-                        model.train(&shards[index], *steps, TRANSFORMER_BATCH, train_seed)?;
-                    }
-                }
-                Arc::new(model)
-            }
+        match start_from {
+            Some(path) => model
+                .load(path)
+                .map_err(|e| candle_core::Error::Msg(format!("loading {}: {e}", path.display())))?,
             None => {
-                let mut model = LocalModel::new(shape, model_seed)?;
-                match start_from {
-                    Some(path) => model.load(path).map_err(|e| loaded(path, e))?,
-                    None => {
-                        model.train(&shards[index], *steps, TRAIN_BATCH, train_seed)?;
-                    }
-                }
-                Arc::new(model)
+                model.keep_training(&shards[index], *steps, batch_size, train_seed)?;
             }
-        };
-        honest.push(model);
+        }
+        honest.push(Arc::from(model));
     }
     // What goes on the wire: every peer's context and dim.
     let (context, dim) = (honest[0].context(), honest[0].dim());
