@@ -1,10 +1,12 @@
 //! A byte-level causal transformer (pre-LayerNorm, learned positions, a
-//! next-byte head tied to the byte embedding): the language model that is
-//! to replace the peer's MLP (issue 15). Byte contexts in; it would serve
-//! the last position's hidden state, a `dim`-wide representation of all
-//! `context` bytes before the byte to predict. Today `agora bench lm`
-//! trains it and measures it against the byte-bigram baseline, and `agora
-//! bench axon --model release` measures an axon serving it.
+//! next-byte head tied to the byte embedding): the peer's language model
+//! where it is asked for (`agora peer market --model small`; the window
+//! MLP stays the default). Byte contexts in; `/forward` serves the last
+//! position's hidden state, a `dim`-wide representation of all `context`
+//! bytes before the byte to predict, and `/hidden` every position's.
+//! `agora bench lm` trains it and measures it against the byte-bigram
+//! baseline; `agora bench axon --model release` measures an axon serving
+//! it.
 
 use candle_core::{D, DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{
