@@ -150,9 +150,9 @@ fn a_market_with_backward_sends_gradients_that_are_applied() {
 /// With `--model small` the honest peers serve and learn with the
 /// byte-level transformer: the market runs through, the peer trained
 /// longer is the better alone, the weaker does better through the
-/// network than alone, and its student (a transformer) is measured. (In
-/// so short a run the best peer's head has not yet learned to gain; the
-/// README's 3-minute market measures that.)
+/// network than alone, and its student (a transformer) is measured. (The
+/// best peer does not gain through the network, here or in the README's
+/// 3-minute market: README, "The transformer in the market".)
 #[test]
 fn a_market_of_transformers_runs() {
     let report = market_json(&[

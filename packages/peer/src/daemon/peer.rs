@@ -333,10 +333,8 @@ impl Peer {
                     "the served model trained on"
                 );
             }
-            // Through the network on all the training text, not only the
-            // shard its own model trained on (README, "The peer's corpus").
             validator
-                .learn(&corpus.train, learn_steps, learn_seed, Some(&mut pairs))
+                .learn(&shard, learn_steps, learn_seed, Some(&mut pairs))
                 .await?;
             // Its own share of the held-out text, and batches no one can
             // predict: a public split or seed (the epoch) would tell a

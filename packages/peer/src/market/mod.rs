@@ -429,10 +429,7 @@ pub async fn run_market_on<C: Chain>(
                 validator.keep_training(&shards[v], config.local_steps, train_seed)?;
             }
             validator
-                // Through the network on all the training text: on its
-                // own shard, which its model has learned, the head would
-                // learn corrections held-out text does not bear out.
-                .learn(&corpus.train, config.learn_steps, learn_seed, keep)
+                .learn(&shards[v], config.learn_steps, learn_seed, keep)
                 .await?;
             let seed = validator.private_seed(epoch);
             let assessment = validator.assess(&private[v], seed).await?;
