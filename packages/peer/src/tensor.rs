@@ -47,16 +47,34 @@ fn f32_bytes(rows: &[Vec<f32>]) -> Vec<u8> {
         .collect()
 }
 
-fn tensor<'a>(
+/// Tensor `name` of a body, checked to be of `dtype` (named `expected`
+/// in the error) and, when given, of exactly `shape`.
+fn checked_view<'a>(
     bytes: &'a [u8],
     name: &'static str,
-) -> Result<(SafeTensors<'a>, &'static str), TensorError> {
+    (dtype, expected): (Dtype, &'static str),
+    shape: Option<&[usize]>,
+) -> Result<TensorView<'a>, TensorError> {
     let tensors =
         SafeTensors::deserialize(bytes).map_err(|e| TensorError::Format(e.to_string()))?;
-    if tensors.tensor(name).is_err() {
-        return Err(TensorError::Missing(name));
+    let view = tensors
+        .tensor(name)
+        .map_err(|_| TensorError::Missing(name))?;
+    if view.dtype() != dtype {
+        return Err(TensorError::Dtype {
+            name,
+            expected,
+            got: format!("{:?}", view.dtype()),
+        });
     }
-    Ok((tensors, name))
+    match shape {
+        Some(shape) if view.shape() != shape => Err(TensorError::Shape {
+            name,
+            expected: format!("{shape:?}"),
+            got: view.shape().to_vec(),
+        }),
+        _ => Ok(view),
+    }
 }
 
 /// `inputs`: `u8`, `[batch, context]`.
@@ -70,15 +88,8 @@ pub fn decode_inputs(
     context: usize,
     max_batch: usize,
 ) -> Result<Vec<Vec<u8>>, TensorError> {
-    let (tensors, name) = tensor(bytes, "inputs")?;
-    let view = tensors.tensor(name).expect("checked");
-    if view.dtype() != Dtype::U8 {
-        return Err(TensorError::Dtype {
-            name,
-            expected: "U8",
-            got: format!("{:?}", view.dtype()),
-        });
-    }
+    let name = "inputs";
+    let view = checked_view(bytes, name, (Dtype::U8, "U8"), None)?;
     let shape = view.shape().to_vec();
     if shape.len() != 2 || shape[1] != context || shape[0] == 0 || shape[0] > max_batch {
         return Err(TensorError::Shape {
@@ -111,22 +122,7 @@ fn decode_f32(
     batch: usize,
     dim: usize,
 ) -> Result<Vec<Vec<f32>>, TensorError> {
-    let (tensors, name) = tensor(bytes, name)?;
-    let view = tensors.tensor(name).expect("checked");
-    if view.dtype() != Dtype::F32 {
-        return Err(TensorError::Dtype {
-            name,
-            expected: "F32",
-            got: format!("{:?}", view.dtype()),
-        });
-    }
-    if view.shape() != [batch, dim] {
-        return Err(TensorError::Shape {
-            name,
-            expected: format!("[{batch}, {dim}]"),
-            got: view.shape().to_vec(),
-        });
-    }
+    let view = checked_view(bytes, name, (Dtype::F32, "F32"), Some(&[batch, dim]))?;
     let values: Vec<f32> = view
         .data()
         .chunks_exact(4)
@@ -178,22 +174,9 @@ pub fn decode_hidden(
     context: usize,
     dim: usize,
 ) -> Result<Vec<Vec<Vec<f32>>>, TensorError> {
-    let (tensors, name) = tensor(bytes, "hidden")?;
-    let view = tensors.tensor(name).expect("checked");
-    if view.dtype() != Dtype::F16 {
-        return Err(TensorError::Dtype {
-            name,
-            expected: "F16",
-            got: format!("{:?}", view.dtype()),
-        });
-    }
-    if view.shape() != [batch, context, dim] {
-        return Err(TensorError::Shape {
-            name,
-            expected: format!("[{batch}, {context}, {dim}]"),
-            got: view.shape().to_vec(),
-        });
-    }
+    let name = "hidden";
+    let shape = [batch, context, dim];
+    let view = checked_view(bytes, name, (Dtype::F16, "F16"), Some(&shape))?;
     let values: Vec<f32> = view
         .data()
         .chunks_exact(2)
