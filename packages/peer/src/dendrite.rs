@@ -105,12 +105,7 @@ impl Dendrite {
                 .entry(neighbour.uid)
                 .or_default() += 1;
             let body = encode_inputs(inputs, context);
-            let call = self.call(neighbour, body, inputs.len(), dim);
-            let result = match tokio::time::timeout(self.deadline, call).await {
-                Ok(result) => result,
-                Err(_) => Err(format!("no answer within {:?}", self.deadline)),
-            };
-            match result {
+            match self.call(neighbour, body, inputs.len(), dim).await {
                 Ok(outputs) => Reply {
                     uid: neighbour.uid,
                     outputs,
@@ -152,11 +147,7 @@ impl Dendrite {
         dim: usize,
     ) -> Result<Applied, String> {
         let body = encode_gradients(inputs, gradients, context, dim);
-        let call = self.post(neighbour, "/backward", body);
-        let bytes = match tokio::time::timeout(self.deadline, call).await {
-            Ok(result) => result?,
-            Err(_) => return Err(format!("no answer within {:?}", self.deadline)),
-        };
+        let bytes = self.post_within(neighbour, "/backward", body).await?;
         serde_json::from_slice(&bytes).map_err(|e| format!("a bad /backward answer: {e}"))
     }
 
@@ -170,11 +161,8 @@ impl Dendrite {
         context: usize,
         dim: usize,
     ) -> Result<Vec<Vec<Vec<f32>>>, String> {
-        let call = self.post(neighbour, "/hidden", encode_inputs(inputs, context));
-        let bytes = match tokio::time::timeout(self.deadline, call).await {
-            Ok(result) => result?,
-            Err(_) => return Err(format!("no answer within {:?}", self.deadline)),
-        };
+        let body = encode_inputs(inputs, context);
+        let bytes = self.post_within(neighbour, "/hidden", body).await?;
         decode_hidden(&bytes, inputs.len(), context, dim).map_err(|e| e.to_string())
     }
 
@@ -185,8 +173,21 @@ impl Dendrite {
         batch: usize,
         dim: usize,
     ) -> Result<Vec<Vec<f32>>, String> {
-        let bytes = self.post(neighbour, "/forward", body).await?;
+        let bytes = self.post_within(neighbour, "/forward", body).await?;
         decode_outputs(&bytes, batch, dim).map_err(|e| e.to_string())
+    }
+
+    /// [`Dendrite::post`] within the deadline.
+    async fn post_within(
+        &self,
+        neighbour: &Neighbour,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, String> {
+        match tokio::time::timeout(self.deadline, self.post(neighbour, path, body)).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer within {:?}", self.deadline)),
+        }
     }
 
     /// A signed POST of `body` to `path` of the neighbour's axon; the
