@@ -302,20 +302,33 @@ async fn forward(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes)
     if let Err((status, why)) = authorize(&axon, &headers, "/forward", &body, limiter, per_second) {
         return refuse(status, why);
     }
-    let context = axon.model.context();
-    let inputs = match decode_inputs(&body, context, axon.config.max_batch) {
-        Ok(inputs) => inputs,
-        Err(error) => return refuse(StatusCode::BAD_REQUEST, error),
-    };
-    // The model is CPU work: off the async threads.
+    match run_model(&axon, &body, |model, inputs| model.forward(inputs)).await {
+        Ok(outputs) => encode_outputs(&outputs, axon.model.dim()).into_response(),
+        Err(refused) => refused,
+    }
+}
+
+/// Decodes a body of inputs (400 if it is not one) and runs `work` of the
+/// model on them, off the async threads (the model is CPU work); 500 if
+/// the model fails.
+async fn run_model<T: Send + 'static>(
+    axon: &Axon,
+    body: &[u8],
+    work: impl FnOnce(&dyn Model, &[Vec<u8>]) -> candle_core::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let inputs = decode_inputs(body, axon.model.context(), axon.config.max_batch)
+        .map_err(|error| refuse(StatusCode::BAD_REQUEST, error))?;
     let model = Arc::clone(&axon.model);
-    match tokio::task::spawn_blocking(move || model.forward(&inputs)).await {
-        Ok(Ok(outputs)) => encode_outputs(&outputs, axon.model.dim()).into_response(),
-        Ok(Err(error)) => refuse(
+    match tokio::task::spawn_blocking(move || work(model.as_ref(), &inputs)).await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(error)) => Err(refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the model failed: {error}"),
-        ),
-        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "the model failed"),
+        )),
+        Err(_) => Err(refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the model failed",
+        )),
     }
 }
 
@@ -336,18 +349,9 @@ async fn hidden(State(axon): State<Arc<Axon>>, headers: HeaderMap, body: Bytes) 
         );
     }
     let (context, dim) = (axon.model.context(), axon.model.dim());
-    let inputs = match decode_inputs(&body, context, axon.config.max_batch) {
-        Ok(inputs) => inputs,
-        Err(error) => return refuse(StatusCode::BAD_REQUEST, error),
-    };
-    let model = Arc::clone(&axon.model);
-    match tokio::task::spawn_blocking(move || model.hidden(&inputs)).await {
-        Ok(Ok(states)) => encode_hidden(&states, context, dim).into_response(),
-        Ok(Err(error)) => refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the model failed: {error}"),
-        ),
-        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "the model failed"),
+    match run_model(&axon, &body, |model, inputs| model.hidden(inputs)).await {
+        Ok(states) => encode_hidden(&states, context, dim).into_response(),
+        Err(refused) => refused,
     }
 }
 
