@@ -146,7 +146,7 @@ fn train(args: &TrainArgs) -> Result<(), CliError> {
     }
     let corpus = args.corpus.corpus()?;
     let text = corpus.shard(args.shard, args.shards);
-    let mut model = LocalModel::new(MarketConfig::quick().shape, args.seed)?;
+    let model = LocalModel::new(MarketConfig::quick().shape, args.seed)?;
     let before = model.evaluate(&corpus.held_out, 4, 256)?;
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(

@@ -134,22 +134,11 @@ impl LocalModel {
         candle_nn::loss::cross_entropy(&logits, &targets)
     }
 
-    /// `steps` steps of AdamW on batches from `text`; the last loss.
+    /// `steps` steps of AdamW on batches from `text` (a fresh optimizer
+    /// each call); the last loss. It may serve meanwhile (whitepaper §5:
+    /// what a peer serves improves): one training at a time with callers'
+    /// `/backward` steps, which it never interleaves with.
     pub fn train(
-        &mut self,
-        text: &[u8],
-        steps: usize,
-        batch_size: usize,
-        seed: u64,
-    ) -> candle_core::Result<f32> {
-        self.fit(text, steps, batch_size, seed)
-    }
-
-    /// Trains on, while it serves (whitepaper §5: what a peer serves
-    /// improves): [`LocalModel::train`]'s steps, taken one training at a
-    /// time with callers' `/backward` steps, which it never interleaves
-    /// with. A fresh optimizer each call. The last loss.
-    fn fit(
         &self,
         text: &[u8],
         steps: usize,
@@ -256,7 +245,7 @@ impl crate::model::Learner for LocalModel {
         batch_size: usize,
         seed: u64,
     ) -> candle_core::Result<f32> {
-        self.fit(text, steps, batch_size, seed)
+        self.train(text, steps, batch_size, seed)
     }
 }
 

@@ -28,7 +28,7 @@ fn training_lowers_the_held_out_loss_and_the_axon_serves_representations() {
     );
     assert!(corpus.files.len() > 30, "{} files", corpus.files.len());
     let shard = corpus.shard(0, 4);
-    let mut model = LocalModel::new(SHAPE, 1).unwrap();
+    let model = LocalModel::new(SHAPE, 1).unwrap();
     let before = model.evaluate(&corpus.held_out, 4, 256).unwrap();
     let started = Instant::now();
     model.train(&shard, 1000, 64, 7).unwrap();

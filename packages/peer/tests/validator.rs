@@ -86,7 +86,7 @@ fn registered_caller() -> (PeerKey, Registry) {
 async fn a_neighbour_that_fails_half_its_calls_loses_half_its_worth() {
     let corpus = Corpus::load(std::path::Path::new(FALLBACK_DIR)).unwrap();
     let (caller, registry) = registered_caller();
-    let mut model = LocalModel::new(SHAPE, 3).unwrap();
+    let model = LocalModel::new(SHAPE, 3).unwrap();
     model.train(&corpus.train, 100, 32, 3).unwrap();
     let model = Arc::new(model);
     let steady = serve(Arc::clone(&model), registry.clone(), Manner::Steady).await;
@@ -297,7 +297,7 @@ impl agora_peer::Model for Random {
 async fn a_random_neighbour_is_worth_nothing_wherever_it_sits() {
     let corpus = Corpus::load(std::path::Path::new(FALLBACK_DIR)).unwrap();
     let (caller, registry) = registered_caller();
-    let mut good = LocalModel::new(SHAPE, 3).unwrap();
+    let good = LocalModel::new(SHAPE, 3).unwrap();
     good.train(&corpus.train, 300, 32, 3).unwrap();
     let random: Arc<dyn agora_peer::Model> = Arc::new(Random(std::sync::Mutex::new(7)));
     let mut neighbours = Vec::new();
@@ -352,7 +352,7 @@ async fn a_learning_gate_learns_and_a_frozen_one_stays() {
     let (caller, registry) = registered_caller();
     let mut neighbours = Vec::new();
     for uid in 0..3u16 {
-        let mut model = LocalModel::new(SHAPE, 10 + u64::from(uid)).unwrap();
+        let model = LocalModel::new(SHAPE, 10 + u64::from(uid)).unwrap();
         model.train(&corpus.train, 50, 32, 3).unwrap();
         let endpoint = serve(Arc::new(model), registry.clone(), Manner::Steady).await;
         neighbours.push(Neighbour { uid, endpoint });
