@@ -12,7 +12,7 @@ use agora_peer::daemon::{self, Identity, PeerConfig};
 use clap::{Args, ValueEnum};
 use metrics_exporter_prometheus::Matcher;
 use tokio::sync::watch;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 use crate::chain::file::FileChain;
 use crate::error::CliError;
@@ -51,23 +51,44 @@ enum LogFormat {
     Json,
 }
 
-fn init_logs(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("AGORA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+/// Levels by module from AGORA_LOG (`info` when unset). Targets rather
+/// than an `EnvFilter`: module prefixes and levels are all a daemon's
+/// logs need, and the env filter's regex engine cost the first build.
+fn log_levels(value: Option<&str>) -> Result<Targets, CliError> {
+    match value {
+        None => Ok(Targets::new().with_default(LevelFilter::INFO)),
+        Some(value) => value.parse().map_err(|e| {
+            CliError::Invalid(format!(
+                "AGORA_LOG={value:?}: {e} (levels by module, e.g. info,agora_peer::dendrite=debug)"
+            ))
+        }),
+    }
+}
+
+fn init_logs(format: LogFormat, levels: Targets) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(LevelFilter::TRACE)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // Only the first subscriber of a process is kept; there is one.
     let _ = match format {
-        LogFormat::Human => logs.try_init(),
-        LogFormat::Json => logs.json().flatten_event(true).try_init(),
+        LogFormat::Human => logs.finish().with(levels).try_init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(levels)
+            .try_init(),
     };
 }
 
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let config = PeerConfig::load(&args.config, std::env::vars())
         .map_err(|e| CliError::Invalid(e.to_string()))?;
-    init_logs(args.log_format);
+    let levels = log_levels(std::env::var("AGORA_LOG").ok().as_deref())?;
+    init_logs(args.log_format, levels);
     if config.network == EMBEDDED {
         // Any key of the keyring, or a public test key: the embedded
         // chain is a chain of one's own.
@@ -165,5 +186,24 @@ async fn stopped() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn agora_log_sets_levels_by_module_and_a_bad_value_is_refused() {
+        let levels = log_levels(Some("warn,agora_peer::dendrite=debug")).unwrap();
+        assert!(levels.would_enable("agora_peer::dendrite", &Level::DEBUG));
+        assert!(!levels.would_enable("agora_peer::axon", &Level::INFO));
+        assert!(levels.would_enable("agora_peer::axon", &Level::WARN));
+        let default = log_levels(None).unwrap();
+        assert!(default.would_enable("agora", &Level::INFO));
+        assert!(!default.would_enable("agora", &Level::DEBUG));
+        let refused = log_levels(Some("agora=loud")).unwrap_err().to_string();
+        assert!(refused.contains("AGORA_LOG=\"agora=loud\""), "{refused}");
     }
 }
