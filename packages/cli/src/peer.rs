@@ -94,6 +94,10 @@ pub struct MarketArgs {
     /// `--honest-steps 600,200,60,20`).
     #[arg(long, value_enum, default_value_t = PeerModel::Window)]
     model: PeerModel,
+    /// Seeds every model, batch and key-drawn route: the same seed gives
+    /// the same report, another seed another market of the same shape.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// Print the report as JSON: the bigram baseline's held-out loss, and
     /// per peer its role, losses (nats per byte) and incentive.
     #[arg(long)]
@@ -211,6 +215,7 @@ fn market(args: &MarketArgs) -> Result<(), CliError> {
         backward: args.backward,
         learning_gate: args.learning_gate,
         local_steps: args.local_steps,
+        seed: args.seed,
         transformer: match args.model {
             PeerModel::Window => None,
             PeerModel::Small => Some(agora_peer::transformer::TransformerShape::SMALL),

@@ -132,6 +132,28 @@ fn small_market_json(flag: &str) -> serde_json::Value {
     ])
 }
 
+/// `--seed` picks the market: the same seed replays its report to the
+/// byte, another seed trains other models (other losses).
+#[test]
+fn a_market_seed_replays_and_another_differs() {
+    let run = |seed: &str| {
+        market_json(&[
+            "--seed",
+            seed,
+            "--epochs",
+            "1",
+            "--learn-steps",
+            "10",
+            "--honest-steps",
+            "300,100,20",
+        ])
+    };
+    let (first, again, other) = (run("3"), run("3"), run("4"));
+    assert_eq!(first, again);
+    let alone = |report: &serde_json::Value| report["peers"][0]["alone_loss"].as_f64().unwrap();
+    assert_ne!(alone(&first), alone(&other), "{first}\n{other}");
+}
+
 /// With `--backward`, every honest learner sends its gradients back and
 /// the honest axons apply them (README, "Gradients through the network").
 #[test]
