@@ -119,35 +119,25 @@ fn a_market_run_reports_as_json() {
 }
 
 /// A one-epoch market of three honest peers, ten learning steps each,
-/// with `flag`.
-fn small_market_json(flag: &str) -> serde_json::Value {
-    market_json(&[
-        flag,
+/// with `flags`.
+fn small_market_json(flags: &[&str]) -> serde_json::Value {
+    let mut all = flags.to_vec();
+    all.extend([
         "--epochs",
         "1",
         "--learn-steps",
         "10",
         "--honest-steps",
         "300,100,20",
-    ])
+    ]);
+    market_json(&all)
 }
 
 /// `--seed` picks the market: the same seed replays its report to the
 /// byte, another seed trains other models (other losses).
 #[test]
 fn a_market_seed_replays_and_another_differs() {
-    let run = |seed: &str| {
-        market_json(&[
-            "--seed",
-            seed,
-            "--epochs",
-            "1",
-            "--learn-steps",
-            "10",
-            "--honest-steps",
-            "300,100,20",
-        ])
-    };
+    let run = |seed: &str| small_market_json(&["--seed", seed]);
     let (first, again, other) = (run("3"), run("3"), run("4"));
     assert_eq!(first, again);
     let alone = |report: &serde_json::Value| report["peers"][0]["alone_loss"].as_f64().unwrap();
@@ -158,7 +148,7 @@ fn a_market_seed_replays_and_another_differs() {
 /// the honest axons apply them (README, "Gradients through the network").
 #[test]
 fn a_market_with_backward_sends_gradients_that_are_applied() {
-    let report = small_market_json("--backward");
+    let report = small_market_json(&["--backward"]);
     // Three honest learners, ten steps each; the gate (top 2) routes each
     // to the other two, who take gradients. The first step's gradient is
     // zero (the head's correction starts at zero), so nothing goes then.
@@ -200,8 +190,8 @@ fn a_market_of_transformers_runs() {
 #[test]
 fn a_market_with_local_steps_serves_models_that_improve() {
     let (before, after) = (
-        small_market_json("--local-steps=0"),
-        small_market_json("--local-steps=200"),
+        small_market_json(&["--local-steps=0"]),
+        small_market_json(&["--local-steps=200"]),
     );
     let loss = |report: &serde_json::Value, uid: usize, key: &str| {
         report["peers"][uid][key].as_f64().unwrap()
@@ -245,7 +235,7 @@ fn a_trained_model_starts_the_market() {
 /// as the default one does.
 #[test]
 fn a_market_with_learning_gates_runs() {
-    let report = small_market_json("--learning-gate");
+    let report = small_market_json(&["--learning-gate"]);
     assert_eq!(report["epochs"].as_array().unwrap().len(), 1, "{report}");
     for peer in &report["peers"].as_array().unwrap()[..3] {
         assert!(peer["network_loss"].as_f64().is_some(), "{report}");
