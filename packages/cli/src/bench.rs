@@ -11,12 +11,12 @@ use agora_market::msg::Consensus;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use agora_peer::Model;
 use agora_peer::local::LocalModel;
 use agora_peer::market::MarketConfig;
 use agora_peer::quality::bigram_loss;
 use agora_peer::speed;
 use agora_peer::transformer::{Transformer, TransformerShape};
+use agora_peer::{Learner, Model};
 
 use crate::demo::ConsensusArg;
 use crate::error::{CliError, finish};

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use agora_peer::Learner;
 use agora_peer::corpus::Corpus;
 use agora_peer::local::LocalModel;
 use agora_peer::quality::bigram_loss;

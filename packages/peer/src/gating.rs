@@ -132,7 +132,7 @@ impl GatedHead {
     }
 
     /// The local model's readout, again: after it trained on
-    /// ([`crate::local::LocalModel::keep_training`]), the head corrects
+    /// ([`crate::model::Learner::train`]), the head corrects
     /// what it predicts now.
     pub fn set_readout(&mut self, readout: (Tensor, Tensor)) {
         self.readout = readout;

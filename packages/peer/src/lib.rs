@@ -34,5 +34,5 @@ pub use axon::{AxonConfig, Registry};
 /// What the model's tensor library reports when it fails.
 pub use candle_core::Error as ModelError;
 pub use dendrite::{Dendrite, Neighbour, Reply};
-pub use model::Model;
+pub use model::{Learner, Model};
 pub use validator::{Assessment, Validator};

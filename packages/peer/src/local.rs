@@ -11,7 +11,7 @@ use candle_nn::{
 use rand::Rng;
 
 use crate::Model;
-use crate::model::{Applied, StepBound};
+use crate::model::{Applied, Learner, StepBound};
 use crate::rng::seeded;
 
 #[derive(Clone, Copy, Debug)]
@@ -100,14 +100,6 @@ impl LocalModel {
         Ok(())
     }
 
-    /// The next-byte readout, detached: its `[dim, 256]` weight and
-    /// `[256]` bias (what turns a representation into logits).
-    pub fn readout(&self) -> candle_core::Result<(Tensor, Tensor)> {
-        let weight = self.head.weight().t()?.contiguous()?.detach();
-        let bias = self.head.bias().expect("linear has a bias").detach();
-        Ok((weight.copy()?, bias.copy()?))
-    }
-
     /// Number of parameters.
     pub fn parameters(&self) -> usize {
         self.vars.all_vars().iter().map(|v| v.elem_count()).sum()
@@ -118,8 +110,56 @@ impl LocalModel {
         Tensor::from_vec(flat, (contexts.len(), self.shape.context), &self.device)
     }
 
+    /// A model of the same shape with a copy of these parameters.
+    pub fn duplicate(&self) -> candle_core::Result<Self> {
+        let copy = Self::new(self.shape, 0)?;
+        {
+            let mine = self.vars.data().lock().expect("not poisoned");
+            let theirs = copy.vars.data().lock().expect("not poisoned");
+            for (name, var) in mine.iter() {
+                if let Some(target) = theirs.get(name) {
+                    target.set(&var.as_tensor().copy()?)?;
+                }
+            }
+        }
+        Ok(copy)
+    }
+
+    /// Writes the parameters as safetensors.
+    pub fn save(&self, path: &std::path::Path) -> candle_core::Result<()> {
+        self.vars.save(path)
+    }
+}
+
+/// Mean of `loss` over `batches` fixed batches of `text` of `context`
+/// bytes each: the same batches for every model of that context, so their
+/// held-out losses compare.
+pub fn held_out_loss(
+    text: &[u8],
+    context: usize,
+    batches: usize,
+    batch_size: usize,
+    loss: impl Fn(&[Vec<u8>], &[u8]) -> candle_core::Result<Tensor>,
+) -> candle_core::Result<f32> {
+    let mut total = 0.0;
+    for index in 0..batches {
+        let (contexts, next) = batch(text, context, batch_size, 1_000_000 + index as u64);
+        total += loss(&contexts, &next)?.to_scalar::<f32>()?;
+    }
+    Ok(total / batches.max(1) as f32)
+}
+
+impl Learner for LocalModel {
+    /// The next-byte readout, detached: its `[dim, 256]` weight and
+    /// `[256]` bias (what turns a representation into logits).
+    fn readout(&self) -> candle_core::Result<(Tensor, Tensor)> {
+        let weight = self.head.weight().t()?.contiguous()?.detach();
+        let bias = self.head.bias().expect("linear has a bias").detach();
+        Ok((weight.copy()?, bias.copy()?))
+    }
+
     /// `[batch, dim]` representations.
-    pub fn represent(&self, contexts: &[Vec<u8>]) -> candle_core::Result<Tensor> {
+    fn represent(&self, contexts: &[Vec<u8>]) -> candle_core::Result<Tensor> {
         let x = self.embed.forward(&self.inputs(contexts)?)?;
         let x = x.flatten_from(1)?;
         let x = self.hidden.forward(&x)?.relu()?;
@@ -127,7 +167,7 @@ impl LocalModel {
     }
 
     /// Mean cross-entropy of the next byte.
-    pub fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<Tensor> {
+    fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<Tensor> {
         let logits = self.head.forward(&self.represent(contexts)?)?;
         let targets: Vec<u32> = next.iter().map(|b| u32::from(*b)).collect();
         let targets = Tensor::from_vec(targets, next.len(), &self.device)?;
@@ -138,7 +178,7 @@ impl LocalModel {
     /// each call); the last loss. It may serve meanwhile (whitepaper §5:
     /// what a peer serves improves): one training at a time with callers'
     /// `/backward` steps, which it never interleaves with.
-    pub fn train(
+    fn train(
         &self,
         text: &[u8],
         steps: usize,
@@ -161,91 +201,14 @@ impl LocalModel {
         Ok(last)
     }
 
-    /// A model of the same shape with a copy of these parameters.
-    pub fn duplicate(&self) -> candle_core::Result<Self> {
-        let copy = Self::new(self.shape, 0)?;
-        {
-            let mine = self.vars.data().lock().expect("not poisoned");
-            let theirs = copy.vars.data().lock().expect("not poisoned");
-            for (name, var) in mine.iter() {
-                if let Some(target) = theirs.get(name) {
-                    target.set(&var.as_tensor().copy()?)?;
-                }
-            }
-        }
-        Ok(copy)
-    }
-
     /// Its trainable parameters (a distilling teacher trains them).
-    pub fn variables(&self) -> Vec<candle_core::Var> {
+    fn variables(&self) -> Vec<candle_core::Var> {
         self.vars.all_vars()
     }
 
-    /// Writes the parameters as safetensors.
-    pub fn save(&self, path: &std::path::Path) -> candle_core::Result<()> {
-        self.vars.save(path)
-    }
-
     /// Reads parameters written by [`LocalModel::save`] for the same shape.
-    pub fn load(&mut self, path: &std::path::Path) -> candle_core::Result<()> {
-        self.vars.load(path)
-    }
-
-    /// Mean loss over `batches` fixed batches of `text` (held-out loss).
-    pub fn evaluate(
-        &self,
-        text: &[u8],
-        batches: usize,
-        batch_size: usize,
-    ) -> candle_core::Result<f32> {
-        held_out_loss(text, self.shape.context, batches, batch_size, |c, n| {
-            self.loss(c, n)
-        })
-    }
-}
-
-/// Mean of `loss` over `batches` fixed batches of `text` of `context`
-/// bytes each: the same batches for every model of that context, so their
-/// held-out losses compare.
-pub fn held_out_loss(
-    text: &[u8],
-    context: usize,
-    batches: usize,
-    batch_size: usize,
-    loss: impl Fn(&[Vec<u8>], &[u8]) -> candle_core::Result<Tensor>,
-) -> candle_core::Result<f32> {
-    let mut total = 0.0;
-    for index in 0..batches {
-        let (contexts, next) = batch(text, context, batch_size, 1_000_000 + index as u64);
-        total += loss(&contexts, &next)?.to_scalar::<f32>()?;
-    }
-    Ok(total / batches.max(1) as f32)
-}
-
-impl crate::model::Learner for LocalModel {
-    fn readout(&self) -> candle_core::Result<(Tensor, Tensor)> {
-        LocalModel::readout(self)
-    }
-    fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<Tensor> {
-        LocalModel::loss(self, contexts, next)
-    }
-    fn represent(&self, contexts: &[Vec<u8>]) -> candle_core::Result<Tensor> {
-        LocalModel::represent(self, contexts)
-    }
-    fn variables(&self) -> Vec<candle_core::Var> {
-        LocalModel::variables(self)
-    }
     fn load(&mut self, path: &std::path::Path) -> candle_core::Result<()> {
-        LocalModel::load(self, path)
-    }
-    fn keep_training(
-        &self,
-        text: &[u8],
-        steps: usize,
-        batch_size: usize,
-        seed: u64,
-    ) -> candle_core::Result<f32> {
-        self.train(text, steps, batch_size, seed)
+        self.vars.load(path)
     }
 }
 

@@ -56,6 +56,12 @@ pub trait Learner: Model {
     fn variables(&self) -> Vec<candle_core::Var>;
     /// Reads a checkpoint (safetensors) of the same shape.
     fn load(&mut self, path: &std::path::Path) -> candle_core::Result<()>;
+    /// Mean loss over `batches` fixed batches of `text` (held-out loss).
+    fn evaluate(&self, text: &[u8], batches: usize, batch_size: usize) -> candle_core::Result<f32> {
+        crate::local::held_out_loss(text, self.context(), batches, batch_size, |c, n| {
+            self.loss(c, n)
+        })
+    }
     /// Whether the learner's head also re-reads this model's own
     /// representation (a second readout, learned beside the frozen one):
     /// worth it where the model's own readout is weak (the window model's
@@ -66,9 +72,10 @@ pub trait Learner: Model {
     fn head_rereads_own(&self) -> bool {
         true
     }
-    /// `steps` more training steps on `text` while it serves; the last
-    /// loss.
-    fn keep_training(
+    /// `steps` training steps on `text` (batches of `batch_size`, seeded
+    /// from `seed`); the last loss. It may serve meanwhile: the
+    /// parameters are updated in place.
+    fn train(
         &self,
         text: &[u8],
         steps: usize,

@@ -16,7 +16,8 @@ use candle_nn::{
 use rand::Rng;
 
 use crate::Model;
-use crate::local::{batch, held_out_loss};
+use crate::local::batch;
+use crate::model::Learner;
 use crate::rng::seeded;
 
 /// The transformer's shape. Every peer of a graph must share `context`
@@ -227,20 +228,6 @@ impl Transformer {
         hidden.broadcast_matmul(&self.bytes.embeddings().t()?)
     }
 
-    /// `[batch, dim]` representations: the last position's hidden state.
-    pub fn represent(&self, contexts: &[Vec<u8>]) -> candle_core::Result<Tensor> {
-        let hidden = self.states(&self.tokens(contexts, self.shape.context)?)?;
-        hidden.i((.., self.shape.context - 1))?.contiguous()
-    }
-
-    /// Mean cross-entropy of the byte after each context (nats per byte).
-    pub fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<Tensor> {
-        let logits = self.logits(&self.represent(contexts)?)?;
-        let targets: Vec<u32> = next.iter().map(|b| u32::from(*b)).collect();
-        let targets = Tensor::from_vec(targets, next.len(), &self.device)?;
-        candle_nn::loss::cross_entropy(&logits, &targets)
-    }
-
     /// Mean cross-entropy of every next byte of windows of `context + 1`
     /// bytes: the language-model loss it trains on.
     fn sequence_loss(&self, windows: &[Vec<u8>]) -> candle_core::Result<Tensor> {
@@ -251,9 +238,50 @@ impl Transformer {
         candle_nn::loss::cross_entropy(&logits.flatten_to(D::Minus2)?, &targets)
     }
 
+    /// Writes the parameters as safetensors.
+    pub fn save(&self, path: &std::path::Path) -> candle_core::Result<()> {
+        self.vars.save(path)
+    }
+}
+
+/// What a learner reads of it: the tied head (the byte embedding,
+/// transposed, and no bias), its loss, and its training.
+impl Learner for Transformer {
+    fn readout(&self) -> candle_core::Result<(Tensor, Tensor)> {
+        let weight = self.bytes.embeddings().t()?.contiguous()?.detach().copy()?;
+        Ok((weight, Tensor::zeros(256, DType::F32, &self.device)?))
+    }
+
+    /// `[batch, dim]` representations: the last position's hidden state.
+    fn represent(&self, contexts: &[Vec<u8>]) -> candle_core::Result<Tensor> {
+        let hidden = self.states(&self.tokens(contexts, self.shape.context)?)?;
+        hidden.i((.., self.shape.context - 1))?.contiguous()
+    }
+
+    /// Mean cross-entropy of the byte after each context (nats per byte).
+    fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<Tensor> {
+        let logits = self.logits(&self.represent(contexts)?)?;
+        let targets: Vec<u32> = next.iter().map(|b| u32::from(*b)).collect();
+        let targets = Tensor::from_vec(targets, next.len(), &self.device)?;
+        candle_nn::loss::cross_entropy(&logits, &targets)
+    }
+
+    fn variables(&self) -> Vec<candle_core::Var> {
+        self.vars.all_vars()
+    }
+
+    /// Reads parameters written by [`Transformer::save`] for the same shape.
+    fn load(&mut self, path: &std::path::Path) -> candle_core::Result<()> {
+        self.vars.load(path)
+    }
+
+    fn head_rereads_own(&self) -> bool {
+        false
+    }
+
     /// `steps` steps of AdamW on batches from `text`; the last loss. It
     /// may serve meanwhile (the parameters are updated in place).
-    pub fn train(
+    fn train(
         &self,
         text: &[u8],
         steps: usize,
@@ -282,61 +310,6 @@ impl Transformer {
             last = loss.to_scalar::<f32>()?;
         }
         Ok(last)
-    }
-
-    /// Writes the parameters as safetensors.
-    pub fn save(&self, path: &std::path::Path) -> candle_core::Result<()> {
-        self.vars.save(path)
-    }
-
-    /// Reads parameters written by [`Transformer::save`] for the same shape.
-    pub fn load(&mut self, path: &std::path::Path) -> candle_core::Result<()> {
-        self.vars.load(path)
-    }
-
-    /// Mean loss over `batches` fixed batches of `text` (held-out loss).
-    pub fn evaluate(
-        &self,
-        text: &[u8],
-        batches: usize,
-        batch_size: usize,
-    ) -> candle_core::Result<f32> {
-        held_out_loss(text, self.shape.context, batches, batch_size, |c, n| {
-            self.loss(c, n)
-        })
-    }
-}
-
-/// What a learner reads of it: the tied head (the byte embedding,
-/// transposed, and no bias), its loss, and its training.
-impl crate::model::Learner for Transformer {
-    fn readout(&self) -> candle_core::Result<(Tensor, Tensor)> {
-        let weight = self.bytes.embeddings().t()?.contiguous()?.detach().copy()?;
-        Ok((weight, Tensor::zeros(256, DType::F32, &self.device)?))
-    }
-    fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<Tensor> {
-        Transformer::loss(self, contexts, next)
-    }
-    fn represent(&self, contexts: &[Vec<u8>]) -> candle_core::Result<Tensor> {
-        Transformer::represent(self, contexts)
-    }
-    fn variables(&self) -> Vec<candle_core::Var> {
-        self.vars.all_vars()
-    }
-    fn load(&mut self, path: &std::path::Path) -> candle_core::Result<()> {
-        Transformer::load(self, path)
-    }
-    fn head_rereads_own(&self) -> bool {
-        false
-    }
-    fn keep_training(
-        &self,
-        text: &[u8],
-        steps: usize,
-        batch_size: usize,
-        seed: u64,
-    ) -> candle_core::Result<f32> {
-        self.train(text, steps, batch_size, seed)
     }
 }
 

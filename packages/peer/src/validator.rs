@@ -303,9 +303,7 @@ impl Validator {
         steps: usize,
         seed: u64,
     ) -> candle_core::Result<f32> {
-        let loss = self
-            .local
-            .keep_training(text, steps, self.batch_size, seed)?;
+        let loss = self.local.train(text, steps, self.batch_size, seed)?;
         self.gated_head.set_readout(self.local.readout()?);
         Ok(loss)
     }

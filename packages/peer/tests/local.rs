@@ -3,10 +3,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use agora_peer::Model;
 use agora_peer::corpus::{Corpus, FORTUNES_DIR, locate};
 use agora_peer::local::{LocalModel, Shape};
 use agora_peer::quality::bigram_loss;
+use agora_peer::{Learner, Model};
 
 const SHAPE: Shape = Shape {
     context: 8,

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use agora_peer::Learner;
 use agora_peer::corpus::{Corpus, FALLBACK_DIR};
 use agora_peer::local::batch;
 use agora_peer::transformer::{Transformer, TransformerShape};

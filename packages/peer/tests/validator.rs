@@ -11,7 +11,7 @@ use agora_peer::axon::router;
 use agora_peer::corpus::{Corpus, FALLBACK_DIR};
 use agora_peer::local::{LocalModel, Shape};
 use agora_peer::validator::private_held_out;
-use agora_peer::{AxonConfig, Neighbour, PeerKey, Registry, Validator};
+use agora_peer::{AxonConfig, Learner, Neighbour, PeerKey, Registry, Validator};
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};

@@ -15,7 +15,7 @@ use crate::corpus::Corpus;
 use crate::local::{DistillPair, LocalModel, batch};
 use crate::validator::private_held_out;
 use crate::weights::{RowRules, float, smoothed, weight_row};
-use crate::{Neighbour, Registry, Validator};
+use crate::{Learner, Neighbour, Registry, Validator};
 
 /// Student passes over the epoch's distillation pairs.
 const DISTILL_PASSES: usize = 2;
@@ -230,7 +230,7 @@ impl Peer {
         let build = |peer: &Self| -> Result<Validator, DaemonError> {
             let mut validator = Validator::new(
                 uid,
-                Arc::clone(&peer.local) as Arc<dyn crate::model::Learner>,
+                Arc::clone(&peer.local) as Arc<dyn Learner>,
                 peer.identity.key.clone(),
                 neighbours.clone(),
                 peer.config.top_k,

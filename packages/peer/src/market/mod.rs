@@ -300,7 +300,7 @@ pub async fn run_market_on<C: Chain>(
                 .load(path)
                 .map_err(|e| candle_core::Error::Msg(format!("loading {}: {e}", path.display())))?,
             None => {
-                model.keep_training(&shards[index], *steps, batch_size, train_seed)?;
+                model.train(&shards[index], *steps, batch_size, train_seed)?;
             }
         }
         honest.push(Arc::from(model));
