@@ -17,7 +17,7 @@ use crate::axon::{BackwardConfig, router};
 use crate::corpus::Corpus;
 use crate::local::{DistillPair, LocalModel, Shape};
 use crate::model::Learner;
-use crate::quality::{bigram_loss, probe_loss};
+use crate::quality::{PROBE_STEPS, bigram_loss, probe_loss};
 use crate::transformer::{Transformer, TransformerShape};
 use crate::validator::private_held_out;
 use crate::weights::{RowRules, float, smoothed, weight_row};
@@ -542,7 +542,7 @@ pub async fn run_market_on<C: Chain>(
         peers.push(PeerSummary {
             uid: uid as u16,
             role: roles[uid].clone(),
-            probe_loss: probe_loss(model.as_ref(), &shards[0], &corpus.held_out, 150)?,
+            probe_loss: probe_loss(model.as_ref(), &shards[0], &corpus.held_out, PROBE_STEPS)?,
             incentive: float(&info.incentive),
             dividends: float(&info.dividends),
             paid: info.last_paid.u128(),
