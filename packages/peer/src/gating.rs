@@ -47,6 +47,8 @@ pub struct GatedHead {
     /// The local model's frozen readout (`[dim, 256]` weight, `[256]`
     /// bias): the own logits the head corrects.
     readout: (Tensor, Tensor),
+    /// Learning steps taken, for the step size's decay.
+    steps: usize,
 }
 
 /// Seeds the gate's noise.
@@ -57,6 +59,16 @@ const GATE_NOISE_SEED: u64 = 0x6a7e;
 const BALANCE_WEIGHT: f64 = 0.01;
 /// Added to the noise scale, so it never reaches 0.
 const MIN_NOISE: f64 = 1e-2;
+/// The gate and head's step size: `LEARNING_RATE · T / (T + t)` after `t`
+/// steps (`T` = [`DECAY_STEPS`], one market epoch of learning), never
+/// below [`LEARNING_RATE_FLOOR`]. At a constant 1e-2 the head ends
+/// wherever its last noisy steps left it, which costs a peer whose
+/// neighbours add little more than they give (README, "The head's step
+/// size"); the floor keeps a long-running peer learning as its
+/// neighbours change.
+const LEARNING_RATE: f64 = 1e-2;
+const DECAY_STEPS: f64 = 60.0;
+const LEARNING_RATE_FLOOR: f64 = 1e-3;
 
 /// A learning batch's gate noise, `[batch, neighbours]` standard normal
 /// draws: drawn when the batch is routed, used again when it is learned.
@@ -89,6 +101,11 @@ pub struct Step {
     /// each output it gave (`[batch][dim]`; zeros for inputs not routed
     /// to it), what `POST /backward` sends back.
     pub gradients: Option<Vec<Vec<Vec<f32>>>>,
+}
+
+/// The step size after `steps` learning steps.
+fn learning_rate(steps: usize) -> f64 {
+    (LEARNING_RATE * DECAY_STEPS / (DECAY_STEPS + steps as f64)).max(LEARNING_RATE_FLOOR)
 }
 
 impl GatedHead {
@@ -128,6 +145,7 @@ impl GatedHead {
             learning: false,
             rng: seeded(GATE_NOISE_SEED),
             readout,
+            steps: 0,
         })
     }
 
@@ -437,19 +455,21 @@ impl GatedHead {
         };
         let mixture = self.mix(&gates, &used, &stacked)?;
         let loss = self.head_loss(own, &mixture, next)?;
-        if self.optimizer.is_none() {
-            let params = ParamsAdamW {
-                lr: 1e-2,
-                ..ParamsAdamW::default()
-            };
-            self.optimizer = Some(AdamW::new(self.vars.all_vars(), params)?);
-        }
         let objective = match noise {
             Some(noise) => (&loss + self.balance_loss(own, &gates, noise)?)?,
             None => loss.clone(),
         };
         let grads = objective.backward()?;
-        self.optimizer.as_mut().expect("set above").step(&grads)?;
+        let optimizer = match self.optimizer.as_mut() {
+            Some(optimizer) => optimizer,
+            None => self.optimizer.insert(AdamW::new(
+                self.vars.all_vars(),
+                ParamsAdamW::default(),
+            )?),
+        };
+        optimizer.set_learning_rate(learning_rate(self.steps));
+        optimizer.step(&grads)?;
+        self.steps += 1;
         let gradients = match grads.get(&stacked) {
             Some(grad) if gradients => {
                 // `[batch, used, dim]` back to every neighbour's
