@@ -462,10 +462,9 @@ impl GatedHead {
         let grads = objective.backward()?;
         let optimizer = match self.optimizer.as_mut() {
             Some(optimizer) => optimizer,
-            None => self.optimizer.insert(AdamW::new(
-                self.vars.all_vars(),
-                ParamsAdamW::default(),
-            )?),
+            None => self
+                .optimizer
+                .insert(AdamW::new(self.vars.all_vars(), ParamsAdamW::default())?),
         };
         optimizer.set_learning_rate(learning_rate(self.steps));
         optimizer.step(&grads)?;
@@ -532,5 +531,20 @@ impl GatedHead {
         }
         let mean = with_all.iter().sum::<f32>() / with_all.len().max(1) as f32;
         Ok((mean, gains))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LEARNING_RATE, LEARNING_RATE_FLOOR, learning_rate};
+
+    #[test]
+    fn the_step_size_halves_after_one_epoch_of_learning_and_never_stops() {
+        assert_eq!(learning_rate(0), LEARNING_RATE);
+        assert!((learning_rate(60) - LEARNING_RATE / 2.0).abs() < 1e-15);
+        assert!(learning_rate(180) < learning_rate(120));
+        // A peer that learns for weeks still learns.
+        assert_eq!(learning_rate(usize::MAX), LEARNING_RATE_FLOOR);
+        assert_eq!(learning_rate(540), LEARNING_RATE_FLOOR);
     }
 }
