@@ -34,7 +34,7 @@ pub struct DemoArgs {
     /// Staked peers that serve random vectors and weight only each other.
     #[arg(long, default_value_t = 2)]
     cabal: usize,
-    /// Epochs to run (the default takes about 20 s on two cores, after the build).
+    /// Epochs to run (the default takes about 25 s on two cores, after the build).
     #[arg(long, default_value_t = 30)]
     epochs: u64,
     /// Gate-and-head steps per honest peer per epoch.
