@@ -11,6 +11,7 @@
 //! `[batch, dim]`; a `/backward` body holds `inputs` and `gradients`
 //! (`f32`, `[batch, dim]`).
 
+pub mod adversaries;
 pub mod auth;
 pub mod axon;
 pub mod corpus;

@@ -8,7 +8,7 @@
 //! for 150 steps and measured on 256 bytes, as before, it ranked peers by
 //! how fast a probe learns from them (random vectors 0.7 nats above their
 //! converged loss in the market) and the three weakest peers by chance
-//! (README, "Valuing neighbours").
+//! (README, "How true quality is measured").
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap, linear};
@@ -92,13 +92,10 @@ pub fn bigram_loss(train: &[u8], held_out: &[u8]) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use rand::Rng;
-    use rand::rngs::StdRng;
 
     use super::{PROBE_STEPS, bigram_loss, probe_loss};
-    use crate::Model;
+    use crate::adversaries::Lazy;
     use crate::rng::seeded;
 
     #[test]
@@ -109,25 +106,6 @@ mod tests {
         // Having seen "ab" often, "abab" costs far less.
         let learned = bigram_loss(&b"ab".repeat(10_000), b"abab");
         assert!(learned < 0.1, "{learned}");
-    }
-
-    /// Serves random vectors: nothing about its input.
-    struct Random(Mutex<StdRng>);
-
-    impl Model for Random {
-        fn context(&self) -> usize {
-            8
-        }
-        fn dim(&self) -> usize {
-            16
-        }
-        fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>> {
-            let mut rng = self.0.lock().expect("not poisoned");
-            Ok(inputs
-                .iter()
-                .map(|_| (0..16).map(|_| rng.gen_range(-1.0..1.0)).collect())
-                .collect())
-        }
     }
 
     /// Text of 12 letters, each (but the last) twice as likely as the next.
@@ -163,7 +141,7 @@ mod tests {
     fn a_probe_on_outputs_that_carry_nothing_learns_the_byte_frequencies_and_no_more() {
         let (train, held_out) = (skewed_text(200_000, 1), skewed_text(50_000, 2));
         let unigram = unigram_loss(&train, &held_out);
-        let model = Random(Mutex::new(seeded(3)));
+        let model = Lazy::new(8, 16, 3);
         let converged = f64::from(probe_loss(&model, &train, &held_out, PROBE_STEPS).unwrap());
         // Not exactly it: fitting random inputs costs a probe a little.
         assert!(

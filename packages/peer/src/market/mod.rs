@@ -23,8 +23,7 @@ use crate::validator::private_held_out;
 use crate::weights::{RowRules, float, smoothed, weight_row};
 use crate::{AxonConfig, Model, Neighbour, PeerKey, Registry, Validator};
 
-mod adversaries;
-pub use adversaries::{Lazy, Noisy};
+pub use crate::adversaries::{Lazy, Noisy};
 
 /// The report's held-out batches (of 256) and their seed (public: this
 /// is the project's measurement, not a validator's).

@@ -1,4 +1,5 @@
-//! The demo's adversaries: peers that serve nothing they learned.
+//! The market's adversaries: peers that serve nothing they learned
+//! (also what a probe must find nothing in, `crate::quality`).
 
 use std::sync::{Arc, Mutex};
 
