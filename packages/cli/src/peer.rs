@@ -151,7 +151,10 @@ fn train(args: &TrainArgs) -> Result<(), CliError> {
     }
     let corpus = args.corpus.corpus()?;
     let text = corpus.shard(args.shard, args.shards);
-    let model = LocalModel::new(MarketConfig::quick().shape, args.seed)?;
+    // The market's recipe, so `agora peer market --start-from` continues
+    // what it would have trained.
+    let market = MarketConfig::quick();
+    let model = LocalModel::new(market.shape, args.seed)?.with_learning_rate(market.learning_rate);
     let before = model.evaluate(&corpus.held_out, 4, 256)?;
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(
@@ -162,7 +165,12 @@ fn train(args: &TrainArgs) -> Result<(), CliError> {
     let mut done = 0;
     while done < args.steps {
         let steps = chunk.min(args.steps - done);
-        let loss = model.train(&text, steps, 64, args.seed * 1_000_000 + done as u64)?;
+        let loss = model.train(
+            &text,
+            steps,
+            market.train_batch,
+            args.seed * 1_000_000 + done as u64,
+        )?;
         done += steps;
         bar.set_position(done as u64);
         bar.set_message(format!("{loss:.3}"));

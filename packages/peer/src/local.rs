@@ -37,10 +37,16 @@ pub struct LocalModel {
     repr: Linear,
     head: Linear,
     device: Device,
+    /// AdamW's step size in [`Learner::train`].
+    learning_rate: f64,
     /// `/backward` steps, one at a time (a step reads and writes every
     /// parameter).
     stepping: Mutex<()>,
 }
+
+/// The step size a model trains with unless told otherwise
+/// ([`LocalModel::with_learning_rate`]).
+pub const LEARNING_RATE: f64 = 3e-3;
 
 /// Contexts and their next bytes sampled from `text`, deterministically.
 pub fn batch(text: &[u8], context: usize, size: usize, seed: u64) -> (Vec<Vec<u8>>, Vec<u8>) {
@@ -69,6 +75,7 @@ impl LocalModel {
             shape,
             vars,
             device,
+            learning_rate: LEARNING_RATE,
             stepping: Mutex::new(()),
         };
         model.initialize(seed)?;
@@ -100,6 +107,12 @@ impl LocalModel {
         Ok(())
     }
 
+    /// The same model, training with step size `learning_rate`.
+    pub fn with_learning_rate(mut self, learning_rate: f64) -> Self {
+        self.learning_rate = learning_rate;
+        self
+    }
+
     /// Number of parameters.
     pub fn parameters(&self) -> usize {
         self.vars.all_vars().iter().map(|v| v.elem_count()).sum()
@@ -112,7 +125,7 @@ impl LocalModel {
 
     /// A model of the same shape with a copy of these parameters.
     pub fn duplicate(&self) -> candle_core::Result<Self> {
-        let copy = Self::new(self.shape, 0)?;
+        let copy = Self::new(self.shape, 0)?.with_learning_rate(self.learning_rate);
         {
             let mine = self.vars.data().lock().expect("not poisoned");
             let theirs = copy.vars.data().lock().expect("not poisoned");
@@ -187,7 +200,7 @@ impl Learner for LocalModel {
     ) -> candle_core::Result<f32> {
         let _one_at_a_time = self.stepping.lock().unwrap_or_else(|e| e.into_inner());
         let params = ParamsAdamW {
-            lr: 3e-3,
+            lr: self.learning_rate,
             ..ParamsAdamW::default()
         };
         let mut optimizer = AdamW::new(self.vars.all_vars(), params)?;

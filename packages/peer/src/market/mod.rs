@@ -30,10 +30,8 @@ pub use crate::adversaries::{Lazy, Noisy};
 const REPORT_BATCHES: u64 = 16;
 const REPORT_SEED: u64 = 1_000_000;
 
-/// Contexts a batch of local training (the window model), and windows a
-/// batch of the transformer's (each of `context` targets; `agora bench
-/// lm`'s).
-const TRAIN_BATCH: usize = 64;
+/// Windows a batch of the transformer's local training (each of `context`
+/// targets; `agora bench lm`'s).
 const TRANSFORMER_BATCH: usize = 32;
 
 /// How big a market to run.
@@ -54,6 +52,15 @@ pub struct MarketConfig {
     /// Training steps of each honest peer's local model, best first; their
     /// number is the number of honest peers.
     pub honest_steps: Vec<usize>,
+    /// The window model's local training: contexts per batch and AdamW's
+    /// step size (README, "How the window model trains").
+    pub train_batch: usize,
+    pub learning_rate: f64,
+    /// Whether each honest peer's gate and head learn on all the training
+    /// text (every shard) rather than its own shard only. On its own shard
+    /// a peer's model already knows what its neighbours could add, so its
+    /// head learns to trust itself (README, "What a head learns on").
+    pub learn_on_all_text: bool,
     /// Peers that serve random vectors.
     pub lazy: usize,
     /// Peers that serve a good model drowned in noise.
@@ -109,6 +116,9 @@ impl MarketConfig {
             corpus: Some(crate::corpus::FALLBACK_DIR.into()),
             start_from: None,
             honest_steps: vec![2000, 600, 200, 20],
+            train_batch: 128,
+            learning_rate: 5e-3,
+            learn_on_all_text: true,
             lazy: 1,
             noisy: 1,
             cabal: 0,
@@ -292,7 +302,12 @@ pub async fn run_market_on<C: Chain>(
                 Box::new(Transformer::new(transformer, model_seed)?),
                 TRANSFORMER_BATCH,
             ),
-            None => (Box::new(LocalModel::new(shape, model_seed)?), TRAIN_BATCH),
+            None => (
+                Box::new(
+                    LocalModel::new(shape, model_seed)?.with_learning_rate(config.learning_rate),
+                ),
+                config.train_batch,
+            ),
         };
         match start_from {
             Some(path) => model
@@ -427,8 +442,13 @@ pub async fn run_market_on<C: Chain>(
                 let train_seed = seed * 1_000_000 + 500_000 + epoch * 10_000 + 1000 * v as u64;
                 validator.keep_training(&shards[v], config.local_steps, train_seed)?;
             }
+            let text = if config.learn_on_all_text {
+                &corpus.train
+            } else {
+                &shards[v]
+            };
             validator
-                .learn(&shards[v], config.learn_steps, learn_seed, keep)
+                .learn(text, config.learn_steps, learn_seed, keep)
                 .await?;
             let seed = validator.private_seed(epoch);
             let assessment = validator.assess(&private[v], seed).await?;
