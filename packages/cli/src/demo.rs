@@ -137,12 +137,12 @@ fn demo(args: &DemoArgs) -> Result<(), CliError> {
         peg_ceiling: 64,
         corpus: args.corpus.market_corpus(),
         start_from: args.start_from.clone(),
-        // The recipe the demo's figures and modes were measured with: the
-        // market's (bigger batches, heads learning on all the text) pays
-        // the noisy peer up to 46% of a two-epoch `--quick` demo (README,
-        // "What a head learns on").
+        // The recipe the demo's figures and modes were measured with: with
+        // the market's (bigger batches, heads learning on all the text) the
+        // demo ranks worse, and nearby recipes pay the noisy peer 45% of a
+        // two-epoch `--quick` demo (README, "The market's recipe").
         train_batch: 64,
-        learning_rate: agora_peer::local::LEARNING_RATE,
+        learning_rate: agora_peer::local::DEFAULT_LEARNING_RATE,
         learn_on_all_text: false,
         ..MarketConfig::quick()
     };

@@ -58,7 +58,8 @@ impl Peer {
         let shard = Arc::new(corpus.shard(config.shard, config.shards));
         let private_held_out = Arc::new(private_held_out(&corpus, &identity.key));
         let shape = config.shape();
-        let mut model = LocalModel::new(shape, config.seed)?;
+        let mut model = LocalModel::new(shape, config.seed)?
+            .with_learning_rate(crate::local::TRAIN_LEARNING_RATE);
         if store.restore("model.safetensors", |path| model.load(path))? {
             info!(path = %store.path("model.safetensors").display(), "loaded the model checkpoint");
         } else if let Some(start) = &config.model {
@@ -75,7 +76,12 @@ impl Peer {
                 steps = config.train_steps,
                 "training the local model (no checkpoint yet)"
             );
-            let loss = model.train(&shard, config.train_steps, 64, config.seed)?;
+            let loss = model.train(
+                &shard,
+                config.train_steps,
+                crate::local::TRAIN_BATCH,
+                config.seed,
+            )?;
             store.checkpoint("model.safetensors", |path| model.save(path))?;
             info!(loss, "trained and saved the model checkpoint");
         }
@@ -333,8 +339,11 @@ impl Peer {
                     "the served model trained on"
                 );
             }
+            // The gate and head learn on all the training text: on its own
+            // shard the model already knows what the neighbours could add
+            // (README, "The market's recipe").
             validator
-                .learn(&shard, learn_steps, learn_seed, Some(&mut pairs))
+                .learn(&corpus.train, learn_steps, learn_seed, Some(&mut pairs))
                 .await?;
             // Its own share of the held-out text, and batches no one can
             // predict: a public split or seed (the epoch) would tell a
