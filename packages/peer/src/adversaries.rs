@@ -42,16 +42,32 @@ impl Model for Lazy {
     }
 }
 
-/// A good model drowned in noise three times its range.
+/// A good model drowned in noise: uniform in ± three times its range.
 pub struct Noisy {
     inner: Arc<dyn Model>,
     noise: Lazy,
+    amplitude: f32,
 }
 
+/// How many times its range the noise is.
+const NOISE_TIMES_RANGE: f32 = 3.0;
+
 impl Noisy {
-    pub fn new(inner: Arc<dyn Model>, seed: u64) -> Self {
+    /// `inner`'s range is the largest magnitude it serves on `sample`, and
+    /// at least 1 (a tanh model's): a model whose outputs are not bounded
+    /// (the transformer's layer-normed states) is drowned alike.
+    pub fn new(inner: Arc<dyn Model>, sample: &[Vec<u8>], seed: u64) -> candle_core::Result<Self> {
+        let range = inner
+            .forward(sample)?
+            .iter()
+            .flatten()
+            .fold(1.0f32, |range, value| range.max(value.abs()));
         let noise = Lazy::new(inner.context(), inner.dim(), seed);
-        Self { inner, noise }
+        Ok(Self {
+            inner,
+            noise,
+            amplitude: NOISE_TIMES_RANGE * range,
+        })
     }
 }
 
@@ -68,7 +84,12 @@ impl Model for Noisy {
         Ok(clean
             .iter()
             .zip(noise)
-            .map(|(c, n)| c.iter().zip(n).map(|(c, n)| c + 3.0 * n).collect())
+            .map(|(c, n)| {
+                c.iter()
+                    .zip(n)
+                    .map(|(c, n)| c + self.amplitude * n)
+                    .collect()
+            })
             .collect())
     }
 }
