@@ -93,3 +93,46 @@ impl Model for Noisy {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serves `value` in every coordinate.
+    struct Constant(f32);
+
+    impl Model for Constant {
+        fn context(&self) -> usize {
+            4
+        }
+        fn dim(&self) -> usize {
+            8
+        }
+        fn forward(&self, inputs: &[Vec<u8>]) -> candle_core::Result<Vec<Vec<f32>>> {
+            Ok(vec![vec![self.0; 8]; inputs.len()])
+        }
+    }
+
+    /// The largest distance of a noisy output from the clean `value`.
+    fn widest_noise(value: f32) -> f32 {
+        let inputs = vec![vec![0u8; 4]; 64];
+        let noisy = Noisy::new(Arc::new(Constant(value)), &inputs, 7).unwrap();
+        noisy
+            .forward(&inputs)
+            .unwrap()
+            .iter()
+            .flatten()
+            .map(|v| (v - value).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn the_noise_is_three_times_the_models_range_and_at_least_three() {
+        // A model serving 10s is drowned in noise up to ±30.
+        let wide = widest_noise(10.0);
+        assert!(wide > 25.0 && wide <= 30.0, "{wide}");
+        // One within the unit interval (a tanh model's) in noise up to ±3.
+        let narrow = widest_noise(0.5);
+        assert!(narrow > 2.5 && narrow <= 3.0, "{narrow}");
+    }
+}
