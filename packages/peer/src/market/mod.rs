@@ -33,6 +33,9 @@ const REPORT_SEED: u64 = 1_000_000;
 /// Passes of distillation over the weakest peer's kept mixtures (the
 /// transformer's student was 26% off its network loss after 4).
 const DISTILL_PASSES: usize = 20;
+/// The most recent learning batches the student learns from: the quick
+/// market's three epochs of 60, and a long demo's last three.
+const STUDENT_BATCHES: usize = 180;
 /// Windows a batch of the transformer's local training (each of `context`
 /// targets; `agora bench lm`'s).
 const TRANSFORMER_BATCH: usize = 32;
@@ -440,8 +443,9 @@ pub async fn run_market_on<C: Chain>(
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            // The weakest peer keeps every epoch's mixtures for its student
-            // (whitepaper §8: it learns the network as it goes).
+            // The weakest peer keeps the mixtures of every epoch (up to
+            // `STUDENT_BATCHES`) for its student (whitepaper §8: it learns
+            // the network as it goes).
             let keep = (v + 1 == count).then_some(&mut pairs);
             let learn_seed = seed * 1_000_000 + epoch * 10_000;
             if config.local_steps > 0 {
@@ -456,6 +460,8 @@ pub async fn run_market_on<C: Chain>(
             validator
                 .learn(text, config.learn_steps, learn_seed, keep)
                 .await?;
+            let old = pairs.len().saturating_sub(STUDENT_BATCHES);
+            pairs.drain(..old);
             let seed = validator.private_seed(epoch);
             let assessment = validator.assess(&private[v], seed).await?;
             for (uid, value) in assessment.worth {
