@@ -163,8 +163,8 @@ fn a_market_with_backward_sends_gradients_that_are_applied() {
 /// byte-level transformer: the market runs through, the peer trained
 /// longer is the better alone, the weaker does better through the
 /// network than alone, and its student (a transformer) is measured. (The
-/// best peer does not gain through the network, here or in the README's
-/// 3-minute market: README, "The transformer in the market".)
+/// issue's claims are measured on a longer market: README, "The
+/// transformer in the market".)
 #[test]
 fn a_market_of_transformers_runs() {
     let report = market_json(&[
