@@ -332,10 +332,11 @@ pub async fn run_market_on<C: Chain>(
         .map(|m| Arc::clone(m) as Arc<dyn Model>)
         .collect();
     let mut roles: Vec<String> = (0..count).map(|i| format!("honest-{i}")).collect();
+    // The best model there is, drowned in noise of its range on this
+    // sample of its shard.
+    let (sample, _) = batch(&shards[0], context, 256, seed * 1000 + 650);
     for i in 0..config.noisy {
-        // The best model there is, drowned in noise.
         let inner = Arc::clone(&honest[0]) as Arc<dyn Model>;
-        let (sample, _) = batch(&shards[0], context, 256, seed * 1000 + 650);
         let noisy = Noisy::new(inner, &sample, seed * 1000 + 600 + i as u64)?;
         models.push(Arc::new(noisy));
         roles.push(format!("noisy-{i}"));
