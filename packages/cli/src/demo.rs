@@ -135,7 +135,7 @@ fn demo(args: &DemoArgs) -> Result<(), CliError> {
         stake: 10_000_000,
         emission_per_epoch: 1_000_000,
         peg_ceiling: 64,
-        corpus: args.corpus.market_corpus(),
+        corpus: args.corpus.market_corpus(&MarketConfig::quick()),
         start_from: args.start_from.clone(),
         // The recipe the demo's figures and modes were measured with: with
         // the market's (bigger batches, heads learning on all the text) the

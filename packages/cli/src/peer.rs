@@ -62,14 +62,18 @@ pub struct MarketArgs {
     /// Epochs to run.
     #[arg(long, default_value_t = 3)]
     epochs: u64,
-    /// Gate-and-head steps per honest peer per epoch.
-    #[arg(long, default_value_t = 60)]
-    learn_steps: usize,
-    /// Local training steps of each honest peer, best first, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [2000, 600, 200, 20])]
-    honest_steps: Vec<usize>,
-    /// Start the best honest peer from this checkpoint (`agora peer train
-    /// --out`, of the same shape) instead of training it.
+    /// Gate-and-head steps per honest peer per epoch [default: 120 with
+    /// the transformer, 60 with the window model].
+    #[arg(long)]
+    learn_steps: Option<usize>,
+    /// Local training steps of each honest peer, best first, comma-separated
+    /// [default: 1500,600,200,20 with the transformer, 2000,600,200,20
+    /// with the window model].
+    #[arg(long, value_delimiter = ',')]
+    honest_steps: Option<Vec<usize>>,
+    /// Start the best honest peer from this checkpoint, of the same model
+    /// and shape, instead of training it: `agora bench lm --out` for the
+    /// transformer, `agora peer train --out` for `--model window`.
     #[arg(long)]
     start_from: Option<PathBuf>,
     #[command(flatten)]
@@ -89,11 +93,11 @@ pub struct MarketArgs {
     /// stays as trained).
     #[arg(long, default_value_t = 0)]
     local_steps: usize,
-    /// What the honest peers serve and learn with: `window` (the demo's
-    /// MLP over an 8-byte window) or `small` (the byte-level transformer,
-    /// 2 layers × 64 wide, context 32; train it fewer steps, e.g.
-    /// `--honest-steps 600,200,60,20`).
-    #[arg(long, value_enum, default_value_t = PeerModel::Window)]
+    /// What the honest peers serve and learn with: `small` (the byte-level
+    /// transformer, 2 layers × 64 wide, context 32, on the fortunes; about
+    /// 17 minutes) or `window` (the demo's MLP over an 8-byte window, on
+    /// the licence texts; seconds). README, "The peer's corpus".
+    #[arg(long, value_enum, default_value_t = PeerModel::Small)]
     model: PeerModel,
     /// Seeds every model, batch and key-drawn route: the same seed gives
     /// the same report, another seed another market of the same shape.
@@ -110,16 +114,17 @@ pub struct MarketArgs {
 pub struct CorpusArgs {
     /// Train on this text (a file, or every text file of a directory)
     /// instead of the default: Debian's licence texts for `agora demo`
-    /// and `agora peer market` (README, "The peer's corpus"), Debian's
-    /// fortunes elsewhere.
+    /// and `agora peer market --model window` (README, "The peer's
+    /// corpus"), Debian's fortunes elsewhere.
     #[arg(long, value_name = "PATH")]
     pub corpus: Option<PathBuf>,
 }
 
 impl CorpusArgs {
-    /// The market's corpus: the one given, else the market's default.
-    pub fn market_corpus(&self) -> Option<PathBuf> {
-        self.corpus.clone().or_else(|| MarketConfig::quick().corpus)
+    /// The corpus of a market whose defaults are `defaults`: the one
+    /// given, else the market's.
+    pub fn market_corpus(&self, defaults: &MarketConfig) -> Option<PathBuf> {
+        self.corpus.clone().or_else(|| defaults.corpus.clone())
     }
 
     /// The corpus, after saying on stderr where it fell back to.
@@ -210,26 +215,30 @@ pub enum PeerModel {
 }
 
 fn market(args: &MarketArgs) -> Result<(), CliError> {
-    if args.honest_steps.len() < 2 {
+    let defaults = match args.model {
+        PeerModel::Window => MarketConfig::quick(),
+        PeerModel::Small => MarketConfig::transformer(),
+    };
+    let honest_steps = args
+        .honest_steps
+        .clone()
+        .unwrap_or_else(|| defaults.honest_steps.clone());
+    if honest_steps.len() < 2 {
         return Err(CliError::Invalid(
             "--honest-steps needs at least two peers".to_string(),
         ));
     }
     let config = MarketConfig {
-        honest_steps: args.honest_steps.clone(),
+        honest_steps,
         epochs: args.epochs,
-        learn_steps: args.learn_steps,
-        corpus: args.corpus.market_corpus(),
+        learn_steps: args.learn_steps.unwrap_or(defaults.learn_steps),
+        corpus: args.corpus.market_corpus(&defaults),
         start_from: args.start_from.clone(),
         backward: args.backward,
         learning_gate: args.learning_gate,
         local_steps: args.local_steps,
         seed: args.seed,
-        transformer: match args.model {
-            PeerModel::Window => None,
-            PeerModel::Small => Some(agora_peer::transformer::TransformerShape::SMALL),
-        },
-        ..MarketConfig::quick()
+        ..defaults
     };
     let spinner = ProgressBar::new_spinner();
     spinner.enable_steady_tick(Duration::from_millis(120));

@@ -82,7 +82,14 @@ fn market_json(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn a_market_run_reports_as_json() {
-    let report = market_json(&["--epochs", "2", "--honest-steps", "2000,300,20"]);
+    let report = market_json(&[
+        "--model",
+        "window",
+        "--epochs",
+        "2",
+        "--honest-steps",
+        "2000,300,20",
+    ]);
     let roles: Vec<&str> = report["peers"]
         .as_array()
         .unwrap()
@@ -118,11 +125,13 @@ fn a_market_run_reports_as_json() {
     assert_eq!(report["gradients_applied"], 0);
 }
 
-/// A one-epoch market of three honest peers, ten learning steps each,
-/// with `flags`.
+/// A one-epoch market of three honest window models, ten learning steps
+/// each, with `flags`.
 fn small_market_json(flags: &[&str]) -> serde_json::Value {
     let mut all = flags.to_vec();
     all.extend([
+        "--model",
+        "window",
         "--epochs",
         "1",
         "--learn-steps",
@@ -159,17 +168,15 @@ fn a_market_with_backward_sends_gradients_that_are_applied() {
     assert!(loss("network_loss") < loss("alone_loss"), "{report}");
 }
 
-/// With `--model small` the honest peers serve and learn with the
-/// byte-level transformer: the market runs through, the peer trained
+/// By default (`--model small`) the honest peers serve and learn with
+/// the byte-level transformer: the market runs through, the peer trained
 /// longer is the better alone, the weaker does better through the
 /// network than alone, and its student (a transformer) is measured. (The
-/// issue's claims are measured on a longer market: README, "The
-/// transformer in the market".)
+/// issue's claims are measured on the whole default market: README, "The
+/// transformer on the fortunes".)
 #[test]
-fn a_market_of_transformers_runs() {
+fn the_default_market_is_of_transformers() {
     let report = market_json(&[
-        "--model",
-        "small",
         "--epochs",
         "1",
         "--learn-steps",
@@ -215,6 +222,8 @@ fn a_market_with_local_steps_serves_models_that_improve() {
 fn a_trained_model_starts_the_market() {
     let (out_dir, file, _) = train_into("start", &["--steps", "200"]);
     let report = market_json(&[
+        "--model",
+        "window",
         "--epochs",
         "1",
         "--honest-steps",
@@ -226,7 +235,14 @@ fn a_trained_model_starts_the_market() {
     let alone = |uid: usize| report["peers"][uid]["alone_loss"].as_f64().unwrap();
     assert!(alone(0) < alone(1) - 0.3, "{report}");
     let missing = out_dir.join("none.safetensors");
-    let out = agora(&["peer", "market", "--start-from", missing.to_str().unwrap()]);
+    let out = agora(&[
+        "peer",
+        "market",
+        "--model",
+        "window",
+        "--start-from",
+        missing.to_str().unwrap(),
+    ]);
     assert_ne!(out.status.code(), Some(0));
     std::fs::remove_dir_all(out_dir).ok();
 }
