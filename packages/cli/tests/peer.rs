@@ -173,7 +173,7 @@ fn a_market_with_backward_sends_gradients_that_are_applied() {
 /// longer is the better alone, the weaker does better through the
 /// network than alone, and its student (a transformer) is measured. (The
 /// issue's claims are measured on the whole default market: README, "The
-/// transformer on the fortunes".)
+/// default market: the transformer on the fortunes".)
 #[test]
 fn the_default_market_is_of_transformers() {
     let report = market_json(&[
