@@ -93,6 +93,12 @@ pub struct MarketArgs {
     /// stays as trained).
     #[arg(long, default_value_t = 0)]
     local_steps: usize,
+    /// Each honest peer's served model learns through the network at this
+    /// AdamW step size, at every gate-and-head step (whitepaper §5.3):
+    /// its own prediction, corrected by what its head reads in the
+    /// neighbours' outputs, learns the next byte.
+    #[arg(long, value_name = "LR", value_parser = positive_rate)]
+    served_lr: Option<f64>,
     /// What the honest peers serve and learn with: `small` (the byte-level
     /// transformer, 2 layers × 64 wide, context 32, on the fortunes; about
     /// 17 minutes) or `window` (the demo's MLP over an 8-byte window, on
@@ -208,6 +214,14 @@ pub fn save_to(
     Ok(())
 }
 
+/// A step size: a finite number above zero.
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err("must be a positive number".to_string()),
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum PeerModel {
     Window,
@@ -237,6 +251,7 @@ fn market(args: &MarketArgs) -> Result<(), CliError> {
         backward: args.backward,
         learning_gate: args.learning_gate,
         local_steps: args.local_steps,
+        served_learning_rate: args.served_lr,
         seed: args.seed,
         ..defaults
     };

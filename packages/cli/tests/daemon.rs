@@ -67,6 +67,7 @@ shards = 2
 train_steps = 40
 learn_steps = 4
 local_steps = 5
+served_lr = 0.001
 poll_ms = 100
 accept_gradients = true
 send_gradients = true
@@ -188,12 +189,14 @@ fn two_daemons_and_a_validator_are_paid_and_stop_on_sigterm() {
     assert!(paid, "the epochs paid both daemons: {:?}", ranking(&state));
     for daemon in [&alice, &bob] {
         assert!(daemon.log().contains("set the row"), "{}", daemon.log());
-        // Its served model trained on each epoch (`local_steps`).
-        assert!(
-            daemon.log().contains("the served model trained on"),
-            "{}",
-            daemon.log()
-        );
+        // Its served model trained on each epoch (`local_steps`), and
+        // learned through its neighbour (`served_lr`).
+        for line in [
+            "the served model trained on",
+            "the served model learned through its neighbours",
+        ] {
+            assert!(daemon.log().contains(line), "{}", daemon.log());
+        }
     }
 
     let samples = scrape(alice.metrics);
@@ -349,6 +352,11 @@ fn a_bad_config_exits_2_naming_the_field() {
             format!("{good}gradient_lr = -1.0\n"),
             vec![],
             "field `gradient_lr`",
+        ),
+        (
+            format!("{good}served_lr = 0.0\n"),
+            vec![],
+            "field `served_lr`",
         ),
         (
             good.replace("127.0.0.1:0", "nowhere"),

@@ -63,6 +63,9 @@ fn bad_arguments_exit_2_with_a_reason() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--shard must be below --shards"));
     let out = agora(&["peer", "market", "--honest-steps", "100"]);
     assert_eq!(out.status.code(), Some(2));
+    let out = agora(&["peer", "market", "--served-lr", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be a positive number"));
     let help = String::from_utf8(agora(&["peer", "--help"]).stdout).unwrap();
     assert!(help.contains("train") && help.contains("market"));
 }
@@ -213,6 +216,22 @@ fn a_market_with_local_steps_serves_models_that_improve() {
         loss(&after, 2, "network_loss") < loss(&before, 2, "network_loss"),
         "{before}\n{after}"
     );
+}
+
+/// With `--served-lr`, every honest peer's served model learns through
+/// the network as its head does (whitepaper §5.3): each one alone does
+/// better than in the same market without, where it stays as trained.
+#[test]
+fn a_market_whose_served_models_learn_through_the_network_serves_better() {
+    let (before, after) = (
+        small_market_json(&[]),
+        small_market_json(&["--served-lr", "0.003"]),
+    );
+    for uid in 0..3 {
+        let alone =
+            |report: &serde_json::Value| report["peers"][uid]["alone_loss"].as_f64().unwrap();
+        assert!(alone(&after) < alone(&before), "{before}\n{after}");
+    }
 }
 
 /// `agora peer train --out` writes what `agora peer market --start-from`

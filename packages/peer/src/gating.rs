@@ -399,12 +399,26 @@ impl GatedHead {
     /// the own representations when it re-reads them.
     pub fn logits(&self, own: &[Vec<f32>], mixture: &Tensor) -> candle_core::Result<Tensor> {
         let own = self.tensor(own, self.dim)?;
-        let logits = match self.rereads_own {
-            true => self.head.forward(&Tensor::cat(&[&own, mixture], 1)?)?,
+        let (weight, bias) = &self.readout;
+        let own_logits = own.matmul(weight)?.broadcast_add(bias)?;
+        self.corrected(&own_logits, &own, mixture)
+    }
+
+    /// `own_logits` `[batch, 256]` corrected by what the head reads in a
+    /// mixture (and in the own representations `own`, when it re-reads
+    /// them). Differentiable in all three: the served model learns
+    /// through it ([`crate::Validator::set_served_learning`]).
+    pub fn corrected(
+        &self,
+        own_logits: &Tensor,
+        own: &Tensor,
+        mixture: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let correction = match self.rereads_own {
+            true => self.head.forward(&Tensor::cat(&[own, mixture], 1)?)?,
             false => self.head.forward(mixture)?,
         };
-        let (weight, bias) = &self.readout;
-        logits + own.matmul(weight)?.broadcast_add(bias)?
+        correction + own_logits
     }
 
     /// `rows` `[batch][dim]` as a tensor.

@@ -186,9 +186,13 @@ impl Learner for LocalModel {
         self.repr.forward(&x)?.tanh()
     }
 
+    fn read(&self, representations: &Tensor) -> candle_core::Result<Tensor> {
+        self.head.forward(representations)
+    }
+
     /// Mean cross-entropy of the next byte.
     fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<Tensor> {
-        let logits = self.head.forward(&self.represent(contexts)?)?;
+        let logits = self.read(&self.represent(contexts)?)?;
         let targets: Vec<u32> = next.iter().map(|b| u32::from(*b)).collect();
         let targets = Tensor::from_vec(targets, next.len(), &self.device)?;
         candle_nn::loss::cross_entropy(&logits, &targets)

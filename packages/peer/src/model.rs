@@ -47,6 +47,13 @@ pub trait Learner: Model {
     /// The next-byte readout: `[dim, 256]` weight and `[256]` bias that
     /// turn a representation into logits (detached).
     fn readout(&self) -> candle_core::Result<(candle_core::Tensor, candle_core::Tensor)>;
+    /// Next-byte logits `[batch, 256]` of `[batch, dim]` representations,
+    /// through its own readout, differentiable in it (the served model
+    /// learns through the network with it).
+    fn read(
+        &self,
+        representations: &candle_core::Tensor,
+    ) -> candle_core::Result<candle_core::Tensor>;
     /// Mean cross-entropy (nats per byte) of the byte after each context.
     fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<candle_core::Tensor>;
     /// `[batch, dim]` representations, differentiable in

@@ -258,6 +258,10 @@ impl Learner for Transformer {
         hidden.i((.., self.shape.context - 1))?.contiguous()
     }
 
+    fn read(&self, representations: &Tensor) -> candle_core::Result<Tensor> {
+        self.logits(representations)
+    }
+
     /// Mean cross-entropy of the byte after each context (nats per byte).
     fn loss(&self, contexts: &[Vec<u8>], next: &[u8]) -> candle_core::Result<Tensor> {
         let logits = self.logits(&self.represent(contexts)?)?;

@@ -78,6 +78,25 @@ pub fn private_held_out(corpus: &Corpus, key: &PeerKey) -> Vec<u8> {
     corpus.held_out_share(|unit| key.private_number("held-out unit", unit).is_multiple_of(2))
 }
 
+/// The loss `f` learns through the network on (whitepaper §5.3): its own
+/// next-byte logits of `contexts`, corrected by the head's reading of the
+/// neighbours' gated `mixture` `[batch, dim]` (held fixed: the neighbours'
+/// outputs are inputs of `f`), against the byte after each context.
+/// Differentiable in `local`'s parameters.
+fn served_loss(
+    local: &dyn Learner,
+    head: &GatedHead,
+    contexts: &[Vec<u8>],
+    next: &[u8],
+    mixture: &candle_core::Tensor,
+) -> candle_core::Result<candle_core::Tensor> {
+    let own = local.represent(contexts)?;
+    let logits = head.corrected(&local.read(&own)?, &own, mixture)?;
+    let targets: Vec<u32> = next.iter().map(|b| u32::from(*b)).collect();
+    let targets = candle_core::Tensor::from_vec(targets, next.len(), own.device())?;
+    candle_nn::loss::cross_entropy(&logits, &targets)
+}
+
 /// Mixed into an assessment's seed for the judge's routes.
 const JUDGE_SEED: u64 = 0x004a_7564_6765;
 
@@ -107,6 +126,9 @@ pub struct Validator {
     /// Gradients sent that the neighbour applied, and that it refused.
     gradients_applied: AtomicU64,
     gradients_refused: AtomicU64,
+    /// The served model's own optimizer, when it learns through the
+    /// network ([`Validator::set_served_learning`]).
+    served: Option<AdamW>,
 }
 
 impl Validator {
@@ -140,7 +162,29 @@ impl Validator {
             send_gradients: false,
             gradients_applied: AtomicU64::new(0),
             gradients_refused: AtomicU64::new(0),
+            served: None,
         })
+    }
+
+    /// With a step size, every learning step also trains the served model
+    /// `f` itself (whitepaper §5.3): one AdamW step on the loss of its own
+    /// prediction corrected by the head's reading of the neighbours'
+    /// gated outputs, so `f` learns, by gradient, what its neighbours do
+    /// not already give, and what its axon serves changes as it learns.
+    /// `None`: `f` stays as it is (the gate and head alone learn).
+    pub fn set_served_learning(&mut self, learning_rate: Option<f64>) -> candle_core::Result<()> {
+        self.served = match learning_rate {
+            Some(lr) => Some(AdamW::new(
+                self.local.variables(),
+                ParamsAdamW {
+                    lr,
+                    weight_decay: 0.0,
+                    ..ParamsAdamW::default()
+                },
+            )?),
+            None => None,
+        };
+        Ok(())
     }
 
     /// While learning, `model` (the distilled student) answers for a
@@ -349,6 +393,9 @@ impl Validator {
             _ => Some(self.launch(text, seed)?),
         };
         let mut step = 0;
+        if self.served.is_some() {
+            self.gated_head.set_readout(self.local.readout()?);
+        }
         // Sent gradients must land before the next calls go out.
         let pipelined = !self.send_gradients;
         while let Some(current) = upcoming.take() {
@@ -382,9 +429,29 @@ impl Validator {
                 *sum += value / steps as f32;
             }
             last = result.loss;
-            if let Some(pairs) = keep.as_deref_mut() {
-                pairs.push((contexts, self.gated_head.mixture(&own, &outputs)?));
+            let wanted = keep.is_some() || self.served.is_some();
+            let mixture = match wanted {
+                true => Some(self.gated_head.mixture(&own, &outputs)?),
+                false => None,
+            };
+            if let (Some(optimizer), Some(mixture)) = (self.served.as_mut(), &mixture) {
+                let mixture = self.gated_head.mixture_tensor(mixture)?;
+                let loss = served_loss(
+                    self.local.as_ref(),
+                    &self.gated_head,
+                    &contexts,
+                    &next,
+                    &mixture,
+                )?;
+                optimizer.backward_step(&loss)?;
             }
+            if let (Some(pairs), Some(mixture)) = (keep.as_deref_mut(), mixture) {
+                pairs.push((contexts, mixture));
+            }
+        }
+        if self.served.is_some() {
+            // The head corrects, from now on, what the model predicts now.
+            self.gated_head.set_readout(self.local.readout()?);
         }
         self.importance = importance;
         Ok(last)

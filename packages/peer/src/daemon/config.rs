@@ -121,6 +121,11 @@ pub struct PeerConfig {
     /// while it serves (0: it stays as first trained).
     #[serde(default)]
     pub local_steps: usize,
+    /// With a step size, the served model learns through the network at
+    /// every gate-and-head step (whitepaper §5.3; its checkpoint is then
+    /// saved every epoch); unset, it does not.
+    #[serde(default)]
+    pub served_lr: Option<f64>,
 }
 
 fn default_state() -> PathBuf {
@@ -255,6 +260,11 @@ impl PeerConfig {
         if !(self.gradient_max_norm.is_finite() && self.gradient_max_norm > 0.0) {
             return bad("gradient_max_norm", "must be a positive number");
         }
+        if let Some(lr) = self.served_lr
+            && !(lr.is_finite() && lr > 0.0)
+        {
+            return bad("served_lr", "must be a positive number");
+        }
         if self.gradients_per_second == 0 {
             return bad("gradients_per_second", "must be at least 1");
         }
@@ -339,6 +349,7 @@ mod tests {
         assert_eq!(example.gradients_per_second, defaults.gradients_per_second);
         assert_eq!(example.worth_ema, defaults.worth_ema);
         assert_eq!(example.local_steps, defaults.local_steps);
+        assert_eq!(example.served_lr, defaults.served_lr);
         let env = [(
             "AGORA_PEER_ACCEPT_GRADIENTS".to_string(),
             "true".to_string(),

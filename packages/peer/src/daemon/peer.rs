@@ -245,6 +245,7 @@ impl Peer {
             validator.dendrite_mut().max_response = peer.config.max_response_bytes;
             validator.set_stand_in(peer.stand_in.clone());
             validator.set_send_gradients(peer.config.send_gradients);
+            validator.set_served_learning(peer.config.served_lr)?;
             Ok(validator)
         };
         let mut validator = build(self)?;
@@ -328,7 +329,7 @@ impl Peer {
         let learn_seed = seed.wrapping_mul(1_000_003).wrapping_add(epoch * 10_000);
         let private = Arc::clone(&self.private_held_out);
         let assessment = {
-            let local_steps = self.config.local_steps;
+            let (local_steps, served) = (self.config.local_steps, self.config.served_lr.is_some());
             let validator = self.validator_for(me.uid, neighbours)?;
             if local_steps > 0 {
                 let loss = validator.keep_training(&shard, local_steps, learn_seed)?;
@@ -342,9 +343,15 @@ impl Peer {
             // The gate and head learn on all the training text: on its own
             // shard the model already knows what the neighbours could add
             // (README, "The market's recipe").
-            validator
+            let loss = validator
                 .learn(&corpus.train, learn_steps, learn_seed, Some(&mut pairs))
                 .await?;
+            if served {
+                info!(
+                    epoch,
+                    loss, "the served model learned through its neighbours"
+                );
+            }
             // Its own share of the held-out text, and batches no one can
             // predict: a public split or seed (the epoch) would tell a
             // neighbour which inputs its worth is judged on.
@@ -354,7 +361,10 @@ impl Peer {
             self.store
                 .checkpoint("gate.safetensors", |path| validator.gated_head().save(path))?;
         }
-        if self.config.accept_gradients || self.config.local_steps > 0 {
+        if self.config.accept_gradients
+            || self.config.local_steps > 0
+            || self.config.served_lr.is_some()
+        {
             // Callers' gradients or its own training moved the served
             // model: keep what it learned.
             let local = &self.local;

@@ -104,6 +104,10 @@ pub struct MarketConfig {
     /// Local training steps each honest peer takes on its shard every
     /// epoch, while it serves (0: its model stays as trained).
     pub local_steps: usize,
+    /// With a step size, each honest peer's served model learns through
+    /// the network at every gate-and-head step (whitepaper §5.3,
+    /// [`crate::Validator::set_served_learning`]); `None`: it does not.
+    pub served_learning_rate: Option<f64>,
 }
 
 impl MarketConfig {
@@ -143,6 +147,7 @@ impl MarketConfig {
             backward: false,
             learning_gate: false,
             local_steps: 0,
+            served_learning_rate: None,
         }
     }
 
@@ -436,6 +441,7 @@ pub async fn run_market_on<C: Chain>(
             Duration::from_secs(5),
         )?;
         validator.set_send_gradients(config.backward);
+        validator.set_served_learning(config.served_learning_rate)?;
         validator
             .gated_head_mut()
             .set_learning(config.learning_gate);
